@@ -1,0 +1,40 @@
+//! Domain errors: broken rules, not broken machines.
+
+use serde::{Deserialize, Serialize};
+
+/// A rule of the domain said no.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum DomainError {
+    /// Input did not satisfy a field's rule.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field (camelCase, as clients spell it).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The aggregate's current state forbids the transition.
+    #[error("cannot {action} while {current}")]
+    IllegalTransition {
+        /// What was attempted.
+        action: String,
+        /// The status the aggregate is in.
+        current: String,
+    },
+}
+
+impl DomainError {
+    pub(crate) fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn illegal(action: &str, current: impl std::fmt::Debug) -> Self {
+        Self::IllegalTransition {
+            action: action.into(),
+            current: format!("{current:?}"),
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The payment aggregate: one payment per order.
+
+use serde::{Deserialize, Serialize};
+
+/// Where a payment stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PaymentStatus {
+    /// Charged.
+    PaymentConfirmed,
+    /// Refunded (order cancelled) or voided (order never established).
+    PaymentCancelled,
+}
+
+/// A payment as stored by the payment node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    /// Payment id.
+    pub id: String,
+    /// The order it pays for.
+    pub order_id: String,
+    /// Amount in won.
+    pub amount: u64,
+    /// Status.
+    pub status: PaymentStatus,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+}
+
+impl Payment {
+    /// A confirmed charge.
+    pub fn confirmed(id: String, order_id: String, amount: u64, now: &str) -> Self {
+        Self {
+            id,
+            order_id,
+            amount,
+            status: PaymentStatus::PaymentConfirmed,
+            created_at: now.to_string(),
+            updated_at: now.to_string(),
+        }
+    }
+
+    /// Refunds or voids the payment. `true` if it changed (a
+    /// `PaymentCancelled` event is due); cancelling twice changes nothing.
+    pub fn cancel(&mut self, now: &str) -> bool {
+        match self.status {
+            PaymentStatus::PaymentConfirmed => {
+                self.status = PaymentStatus::PaymentCancelled;
+                self.updated_at = now.to_string();
+                true
+            }
+            PaymentStatus::PaymentCancelled => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_is_a_one_way_idempotent_transition() {
+        let mut p = Payment::confirmed("p".into(), "o".into(), 10, "t0");
+        assert!(p.cancel("t1"));
+        assert_eq!(p.status, PaymentStatus::PaymentCancelled);
+        assert!(!p.cancel("t2"));
+        assert_eq!(p.updated_at, "t1");
+    }
+}

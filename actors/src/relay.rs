@@ -1,0 +1,131 @@
+//! The outbox relay: moves staged events from sled to the Redis stream.
+//!
+//! It drains the outbox oldest-first in batches, appends each batch with one
+//! pipeline, and deletes the entries only after Redis acknowledged them. It
+//! runs when kicked after a commit and on a timer, so events staged while
+//! Redis was down (or before a crash) are published once Redis answers.
+//! A crash between append and delete publishes an event twice; consumers
+//! are idempotent.
+
+use std::time::Duration;
+
+use kukka_storage::{bus, outbox, redis_conn};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor_cluster::RactorMessage;
+use redis::aio::ConnectionManager;
+
+/// Registered name of the relay on its node.
+pub const RELAY_NAME: &str = "outbox-relay";
+const BATCH: usize = 512;
+
+/// Messages of the relay.
+#[derive(RactorMessage)]
+pub enum RelayMsg {
+    /// Something was committed: drain now.
+    Kick,
+    /// Periodic retry.
+    Tick,
+}
+
+/// Asks this node's relay to drain (no-op if it is restarting: its timer
+/// will catch up).
+pub fn kick() {
+    if let Some(cell) = ractor::registry::where_is(RELAY_NAME) {
+        let _ = ActorRef::<RelayMsg>::from(cell).cast(RelayMsg::Kick);
+    }
+}
+
+/// The relay actor.
+#[derive(Debug)]
+pub struct OutboxRelay;
+
+/// What the relay needs.
+#[derive(Clone, Debug)]
+pub struct RelayArgs {
+    /// The node's outbox tree.
+    pub outbox: sled::Tree,
+    /// Redis.
+    pub redis_url: String,
+}
+
+/// Its state.
+pub struct RelayState {
+    args: RelayArgs,
+    conn: Option<ConnectionManager>,
+    dirty: bool,
+}
+
+impl Actor for OutboxRelay {
+    type Msg = RelayMsg;
+    type State = RelayState;
+    type Arguments = RelayArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: RelayArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        myself.send_interval(Duration::from_millis(500), || RelayMsg::Tick);
+        let _ = myself.cast(RelayMsg::Tick);
+        Ok(RelayState {
+            args,
+            conn: None,
+            dirty: true,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if matches!(msg, RelayMsg::Kick) {
+            state.dirty = true;
+        }
+        if state.dirty || matches!(msg, RelayMsg::Tick) {
+            drain(state).await;
+        }
+        Ok(())
+    }
+}
+
+async fn drain(state: &mut RelayState) {
+    if state.conn.is_none() {
+        match redis_conn::connect(&state.args.redis_url, Duration::from_secs(2)).await {
+            Ok(c) => state.conn = Some(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "relay cannot reach redis; will retry");
+                return;
+            }
+        }
+    }
+    let Some(conn) = state.conn.as_mut() else {
+        return;
+    };
+    loop {
+        let batch = match outbox::pending(&state.args.outbox, BATCH) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox");
+                return;
+            }
+        };
+        if batch.is_empty() {
+            state.dirty = false;
+            break;
+        }
+        let events: Vec<_> = batch.iter().map(|(_, e)| e.clone()).collect();
+        if let Err(e) = bus::publish(conn, bus::EVENTS_STREAM, &events).await {
+            tracing::warn!(error = %e, pending = events.len(), "publishing failed; will retry");
+            break;
+        }
+        let keys: Vec<_> = batch.into_iter().map(|(k, _)| k).collect();
+        if let Err(e) = outbox::remove(&state.args.outbox, &keys) {
+            tracing::error!(error = %e, "cannot remove published entries");
+            break;
+        }
+        crate::metrics::add("kukka_outbox_published_total", &[], keys.len() as f64);
+    }
+    crate::metrics::set("kukka_outbox_pending", &[], state.args.outbox.len() as f64);
+}

@@ -1,0 +1,90 @@
+//! Reading a JSON request body: content type, size limit (counted while
+//! reading, so a chunked body cannot exceed it either), UTF-8 and JSON
+//! syntax, each with its own clear error.
+
+use futures_util::StreamExt;
+use serde_json::Value;
+use warp::{Buf, Filter};
+
+use crate::error::ApiError;
+
+/// Extracts the body as JSON, or the reason it is not acceptable.
+pub fn json_body(
+    limit: u64,
+) -> impl Filter<Extract = (Result<Value, ApiError>,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("content-type")
+        .and(warp::header::optional::<u64>("content-length"))
+        .and(warp::body::stream())
+        .then(move |ctype: Option<String>, length: Option<u64>, body| {
+            read(ctype, length, body, limit)
+        })
+}
+
+async fn read<S, B>(
+    ctype: Option<String>,
+    length: Option<u64>,
+    body: S,
+    limit: u64,
+) -> Result<Value, ApiError>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: Buf,
+{
+    if let Some(ct) = ctype {
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+    }
+    if length.is_some_and(|n| n > limit) {
+        return Err(ApiError::PayloadTooLarge(limit));
+    }
+    let mut body = std::pin::pin!(body);
+    let mut bytes = Vec::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        if bytes.len() as u64 + chunk.remaining() as u64 > limit {
+            return Err(ApiError::PayloadTooLarge(limit));
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            bytes.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    parse(&bytes)
+}
+
+/// Parses bytes as JSON with precise errors.
+pub fn parse(bytes: &[u8]) -> Result<Value, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::MalformedJson("the body is empty".into()));
+    }
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ApiError::MalformedJson("the body is not UTF-8".into()))?;
+    serde_json::from_str(text).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_non_utf8_deep_and_broken_bodies_are_malformed() {
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        for bad in [&b""[..], b"  ", b"\xff\xfe", b"{\"a\":", deep.as_bytes()] {
+            assert!(
+                matches!(parse(bad), Err(ApiError::MalformedJson(_))),
+                "{:?}",
+                String::from_utf8_lossy(&bad[..bad.len().min(10)])
+            );
+        }
+        assert!(parse(b"{\"a\":1}").is_ok());
+    }
+}

@@ -1,0 +1,186 @@
+//! `POST /orders`, `GET /orders`, `GET /orders/{id}`, `POST /orders/{id}/cancel`.
+
+use futures_util::future::join_all;
+use kukka_actors::{
+    domain::{new_order::NewOrder, order::Order},
+    protocol::{
+        order_shard_group, rpc, ByOrder, ListQuery, OrderMsg, PlaceOrder, ServiceError, ORDER_GROUP,
+    },
+    remote,
+    wire::Wire,
+};
+use serde_json::Value;
+use warp::{filters::BoxedFilter, reply::Response, Filter};
+
+use super::with_state;
+use crate::{
+    body::json_body,
+    correlation::correlation_id,
+    error::ApiError,
+    pagination::{merge_shards, ListBody, ListParams},
+    respond,
+    state::EdgeState,
+};
+
+/// The order routes.
+pub fn routes(state: EdgeState) -> BoxedFilter<(Response,)> {
+    let limit = state.settings.body_limit;
+    let place = warp::path!("orders")
+        .and(warp::post())
+        .and(with_state(state.clone()))
+        .and(correlation_id())
+        .and(warp::header::optional::<String>("idempotency-key"))
+        .and(json_body(limit))
+        .then(place);
+    let list = warp::path!("orders")
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(correlation_id())
+        .and(warp::query::<ListParams>())
+        .then(list);
+    let get = warp::path!("orders" / String)
+        .and(warp::get())
+        .and(with_state(state.clone()))
+        .and(correlation_id())
+        .then(get);
+    let cancel = warp::path!("orders" / String / "cancel")
+        .and(warp::post())
+        .and(with_state(state))
+        .and(correlation_id())
+        .then(cancel);
+    place
+        .or(list)
+        .unify()
+        .or(get)
+        .unify()
+        .or(cancel)
+        .unify()
+        .boxed()
+}
+
+#[tracing::instrument(skip_all, fields(correlation_id = %cid))]
+async fn place(
+    state: EdgeState,
+    cid: String,
+    idem: Option<String>,
+    body: Result<Value, ApiError>,
+) -> Response {
+    match place_inner(&state, &cid, idem, body).await {
+        Ok(order) => respond::created(&order, &format!("/orders/{}", order.id), &cid),
+        Err(e) => e.into_response_with(&cid),
+    }
+}
+
+async fn place_inner(
+    state: &EdgeState,
+    cid: &str,
+    idem: Option<String>,
+    body: Result<Value, ApiError>,
+) -> Result<Order, ApiError> {
+    let order = NewOrder::parse(&body?).map_err(ServiceError::from)?;
+    if let Some(k) = &idem {
+        if k.is_empty() || k.len() > 200 {
+            return Err(ApiError::BadQuery(
+                "Idempotency-Key must be 1 to 200 characters".into(),
+            ));
+        }
+    }
+    let shard = remote::pick::<OrderMsg>(ORDER_GROUP)
+        .ok_or_else(|| ServiceError::unavailable("no order node is joined"))?;
+    let req = PlaceOrder {
+        correlation_id: cid.to_string(),
+        order,
+        idempotency_key: idem,
+    };
+    Ok(rpc(
+        &shard,
+        |port| OrderMsg::Place(Wire::new(req), port),
+        state.settings.call_timeout,
+    )
+    .await?)
+}
+
+async fn list(state: EdgeState, cid: String, params: ListParams) -> Response {
+    let result = async {
+        let limit = params.limit()?;
+        let after = params.shard_cursor()?;
+        let shards = remote::all::<OrderMsg>(ORDER_GROUP);
+        if shards.is_empty() {
+            return Err(ServiceError::unavailable("no order node is joined").into());
+        }
+        let calls = shards.iter().map(|s| {
+            let q = ListQuery {
+                after: after.clone(),
+                limit,
+            };
+            rpc(
+                s,
+                move |port| OrderMsg::List(Wire::new(q), port),
+                state.settings.call_timeout,
+            )
+        });
+        let mut pages = Vec::new();
+        for r in join_all(calls).await {
+            pages.push(r?);
+        }
+        Ok::<ListBody<Order>, ApiError>(merge_shards(pages, after, limit, |o: &Order| {
+            (o.created_at.clone(), o.id.clone())
+        }))
+    }
+    .await;
+    respond::result(result, &cid)
+}
+
+/// The service actor of the shard that owns `order_id`.
+pub fn owner_shard(order_id: &str) -> Result<ractor::ActorRef<OrderMsg>, ApiError> {
+    let not_found = || ServiceError::NotFound {
+        what: format!("order {order_id}"),
+    };
+    let (shard, seq) = order_id.split_once('-').ok_or_else(not_found)?;
+    let shard: u32 = shard.parse().map_err(|_| not_found())?;
+    seq.parse::<u64>().map_err(|_| not_found())?;
+    remote::pick::<OrderMsg>(&order_shard_group(shard)).ok_or_else(|| {
+        ServiceError::unavailable(format!("the shard of order {order_id} is not reachable")).into()
+    })
+}
+
+async fn get(id: String, state: EdgeState, cid: String) -> Response {
+    let result = async {
+        let shard = owner_shard(&id)?;
+        let q = ByOrder {
+            correlation_id: cid.clone(),
+            order_id: id,
+        };
+        Ok::<_, ApiError>(
+            rpc(
+                &shard,
+                |port| OrderMsg::Get(Wire::new(q), port),
+                state.settings.call_timeout,
+            )
+            .await?,
+        )
+    }
+    .await;
+    respond::result(result, &cid)
+}
+
+#[tracing::instrument(skip_all, fields(correlation_id = %cid, order_id = %id))]
+async fn cancel(id: String, state: EdgeState, cid: String) -> Response {
+    let result = async {
+        let shard = owner_shard(&id)?;
+        let q = ByOrder {
+            correlation_id: cid.clone(),
+            order_id: id,
+        };
+        Ok::<_, ApiError>(
+            rpc(
+                &shard,
+                |port| OrderMsg::Cancel(Wire::new(q), port),
+                state.settings.call_timeout,
+            )
+            .await?,
+        )
+    }
+    .await;
+    respond::result(result, &cid)
+}

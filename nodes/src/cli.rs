@@ -1,0 +1,204 @@
+//! Command-line flags. Every flag can also be set with the `KUKKA_*`
+//! environment variable named in `--help`, so a Kubernetes ConfigMap or
+//! Secret configures a node without changing its command line.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::telemetry::LogFormat;
+
+/// The cookie used when none is configured. Fine on one machine; `kukka node`
+/// refuses it when the cluster is reachable from other hosts.
+pub const DEFAULT_COOKIE: &str = "kukka-local-cookie";
+
+/// kukka: a flower-subscription shop as a cluster of actor services.
+#[derive(Debug, Parser)]
+#[command(name = "kukka", version)]
+pub struct Cli {
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// The log format the chosen command asked for.
+    pub fn log_format(&self) -> LogFormat {
+        match &self.command {
+            Command::Node(a) => a.log_format,
+            Command::Up(a) => a.log_format,
+        }
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one node of the cluster.
+    Node(Box<NodeArgs>),
+    /// Run the whole system locally: Redis and one process per role.
+    Up(UpArgs),
+}
+
+/// A node's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Role {
+    /// The HTTP edge.
+    Edge,
+    /// Orders (sled).
+    Order,
+    /// Payments (sled).
+    Payment,
+    /// Deliveries and read models (Redis).
+    Delivery,
+}
+
+impl Role {
+    /// Lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Edge => "edge",
+            Self::Order => "order",
+            Self::Payment => "payment",
+            Self::Delivery => "delivery",
+        }
+    }
+}
+
+/// Flags of `kukka node`.
+#[derive(Clone, Debug, Args)]
+pub struct NodeArgs {
+    /// The role this node plays.
+    #[arg(long, env = "KUKKA_ROLE", value_enum)]
+    pub role: Role,
+    /// Shard number of an order or payment node (part of every id it makes).
+    #[arg(long, env = "KUKKA_SHARD", default_value_t = 0)]
+    pub shard: u32,
+    /// Stable name of this instance (its stream consumer name); defaults to
+    /// `<role>-<shard>`.
+    #[arg(long, env = "KUKKA_INSTANCE")]
+    pub instance: Option<String>,
+    /// Address the cluster listener binds to.
+    #[arg(long, env = "KUKKA_CLUSTER_BIND", default_value = "0.0.0.0")]
+    pub cluster_bind: std::net::IpAddr,
+    /// Cluster port (0: any free port).
+    #[arg(long, env = "KUKKA_CLUSTER_PORT", default_value_t = 4697)]
+    pub cluster_port: u16,
+    /// Host name other nodes reach this node by.
+    #[arg(long, env = "KUKKA_CLUSTER_HOST", default_value = "localhost")]
+    pub cluster_host: String,
+    /// Cluster nodes to connect to (`host:port`, comma-separated).
+    #[arg(long, env = "KUKKA_SEEDS", value_delimiter = ',')]
+    pub seed: Vec<String>,
+    /// Shared secret of the cluster (from a Secret in Kubernetes).
+    #[arg(long, env = "KUKKA_COOKIE", default_value = DEFAULT_COOKIE, hide_default_value = true)]
+    pub cookie: String,
+    /// Admin HTTP address (`/healthz`, `/readyz`, `/metrics`); the edge
+    /// serves these on its public address instead.
+    #[arg(long, env = "KUKKA_ADMIN_ADDR", default_value = "0.0.0.0:9090")]
+    pub admin_addr: SocketAddr,
+    /// Public HTTP address of an edge.
+    #[arg(long, env = "KUKKA_HTTP_ADDR", default_value = "0.0.0.0:8088")]
+    pub http_addr: SocketAddr,
+    /// Redis URL (`redis://`, `redis://:password@host`, `rediss://`).
+    #[arg(
+        long,
+        env = "KUKKA_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_default_value = true
+    )]
+    pub redis_url: String,
+    /// Where an order or payment node keeps its sled database.
+    #[arg(long, env = "KUKKA_DATA_DIR", default_value = "./.kukka/data")]
+    pub data_dir: PathBuf,
+    /// The shop owner's bearer token for `POST /deliveries`.
+    #[arg(long, env = "KUKKA_OWNER_TOKEN", hide_env_values = true)]
+    pub owner_token: Option<String>,
+    /// Log format.
+    #[arg(long, env = "KUKKA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Deadline of the order node's payment call, in milliseconds.
+    #[arg(long, env = "KUKKA_PAYMENT_TIMEOUT_MS", default_value_t = 300)]
+    pub payment_timeout_ms: u64,
+    /// Payment calls allowed in flight per order node; more are refused
+    /// at once with 503.
+    #[arg(long, env = "KUKKA_PAYMENT_MAX_CONCURRENT", default_value_t = 256)]
+    pub payment_max_concurrent: usize,
+    /// Fault injection on a payment node: every charge waits a random time
+    /// in `MIN-MAX` milliseconds.
+    #[arg(long, env = "KUKKA_PAYMENT_INJECT_LATENCY_MS", value_parser = parse_range)]
+    pub inject_latency_ms: Option<(u64, u64)>,
+    /// Largest request body the edge accepts, in bytes.
+    #[arg(long, env = "KUKKA_BODY_LIMIT_BYTES", default_value_t = 64 * 1024)]
+    pub body_limit_bytes: u64,
+    /// Deadline of the edge's calls to service actors, in milliseconds.
+    #[arg(long, env = "KUKKA_CALL_TIMEOUT_MS", default_value_t = 5000)]
+    pub call_timeout_ms: u64,
+    /// How long a stopping node waits for in-flight work, in milliseconds.
+    #[arg(long, env = "KUKKA_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
+    pub shutdown_grace_ms: u64,
+}
+
+impl NodeArgs {
+    /// The instance name.
+    pub fn instance(&self) -> String {
+        self.instance
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", self.role.as_str(), self.shard))
+    }
+}
+
+fn parse_range(s: &str) -> Result<(u64, u64), String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let min: u64 = a
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad range {s}: expected MIN-MAX"))?;
+    let max: u64 = b
+        .trim()
+        .parse()
+        .map_err(|_| format!("bad range {s}: expected MIN-MAX"))?;
+    if min > max {
+        return Err(format!("bad range {s}: MIN is above MAX"));
+    }
+    Ok((min, max))
+}
+
+/// Flags of `kukka up`.
+#[derive(Clone, Debug, Args)]
+pub struct UpArgs {
+    /// Port of the (first) edge.
+    #[arg(long, env = "KUKKA_EDGE_PORT", default_value_t = 8088)]
+    pub edge_port: u16,
+    /// Where everything is kept: `run/`, `logs/`, Redis and sled data.
+    #[arg(long, env = "KUKKA_DATA_DIR", default_value = "./.kukka")]
+    pub data_dir: PathBuf,
+    /// Use this Redis instead of starting a private `redis-server`.
+    #[arg(long, env = "KUKKA_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Log format (of `up` itself; children log to `logs/<role>.log`).
+    #[arg(long, env = "KUKKA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// The shop owner's token (default: `owner-secret`, printed at start).
+    #[arg(long, env = "KUKKA_OWNER_TOKEN", hide_env_values = true)]
+    pub owner_token: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_ranges_parse() {
+        assert_eq!(parse_range("200-310"), Ok((200, 310)));
+        assert_eq!(parse_range("5"), Ok((5, 5)));
+        assert!(parse_range("310-200").is_err());
+        assert!(parse_range("a-b").is_err());
+    }
+
+    #[test]
+    fn the_cli_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

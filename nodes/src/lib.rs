@@ -1,0 +1,35 @@
+//! # kukka-nodes
+//!
+//! The `kukka` binary's library: one binary runs any role of the cluster
+//! (`kukka node --role order|payment|delivery|edge`) or the whole system on
+//! one machine (`kukka up`).
+//!
+//! Layout:
+//! - [`cli`]: every flag, each with its `KUKKA_*` environment variable.
+//! - [`telemetry`]: the tracing subscriber (text or JSON lines).
+//! - [`cluster`]: starting the `ractor_cluster` NodeServer and the dialer
+//!   that keeps this node connected to its seeds (ractor_cluster does not
+//!   reconnect by itself).
+//! - [`roles`]: what each role spawns under its root supervisor, and its
+//!   readiness checks.
+//! - [`node`]: the `node` subcommand: cluster join, supervisor, admin and
+//!   public HTTP servers, graceful shutdown.
+//! - [`up`]: the `up` subcommand: a private `redis-server` and one child
+//!   process per role, restarted when they die, described in `run/*.json`.
+//! - [`signals`]: process signals as futures.
+
+pub mod cli;
+pub mod cluster;
+pub mod node;
+pub mod roles;
+pub mod signals;
+pub mod telemetry;
+pub mod up;
+
+/// Runs the parsed command; returns the process exit code.
+pub async fn run(cli: cli::Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        cli::Command::Node(args) => node::run(*args).await,
+        cli::Command::Up(args) => up::run(args).await,
+    }
+}

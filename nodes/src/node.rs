@@ -1,0 +1,131 @@
+//! `kukka node`: one node of the cluster.
+//!
+//! Start-up: cluster listener, role storage, root supervisor with the seed
+//! dialer and the role's actors, then the HTTP surface (admin probes, or the
+//! public API on an edge). Shutdown on SIGTERM/SIGINT: readiness turns 503,
+//! the HTTP server stops accepting and finishes in-flight requests (bounded
+//! by the grace period), the supervisor stops restarting and stops its
+//! children, sled is flushed, the node leaves the cluster, exit 0. If the
+//! supervisor escalates (a child crash-loops), the node exits 70 so that its
+//! process supervisor restarts it.
+
+use std::{
+    net::IpAddr,
+    sync::{atomic::AtomicBool, Arc},
+    time::Duration,
+};
+
+use anyhow::Context;
+use kukka_actors::supervisor::{
+    child, RestartPolicy, RootSupervisor, SupervisorArgs, SupervisorMsg,
+};
+use kukka_http_edge::{routes, server};
+use ractor::Actor;
+
+use crate::{
+    cli::{NodeArgs, DEFAULT_COOKIE},
+    cluster::{self, DialerArgs, SeedDialer},
+    roles::{self, HttpSurface},
+    signals,
+};
+
+/// Exit code when the supervisor gave up.
+pub const EXIT_ESCALATED: u8 = 70;
+
+fn is_local(ip: IpAddr) -> bool {
+    ip.is_loopback()
+}
+
+/// Runs a node until it is told to stop; returns the exit code.
+pub async fn run(args: NodeArgs) -> anyhow::Result<u8> {
+    if args.cookie == DEFAULT_COOKIE && !is_local(args.cluster_bind) {
+        anyhow::bail!(
+            "refusing to listen on {} with the default cluster cookie: set KUKKA_COOKIE (or --cookie) to a secret shared by the cluster",
+            args.cluster_bind
+        );
+    }
+    let role = args.role.as_str();
+    let node_name = format!("{}-{}", args.instance(), std::process::id());
+    let server = cluster::start(
+        args.cluster_bind,
+        args.cluster_port,
+        args.cookie.clone(),
+        node_name.clone(),
+        args.cluster_host.clone(),
+    )
+    .await?;
+    let draining = Arc::new(AtomicBool::new(false));
+    let runtime = roles::build(&args, draining.clone()).await?;
+
+    let (escalate_tx, mut escalate_rx) = tokio::sync::mpsc::unbounded_channel();
+    let dialer = DialerArgs {
+        server: server.clone(),
+        seeds: args
+            .seed
+            .iter()
+            .filter(|s| !s.trim().is_empty())
+            .cloned()
+            .collect(),
+    };
+    let mut children = vec![child("cluster-dialer", move || {
+        (SeedDialer, dialer.clone())
+    })];
+    children.extend(runtime.children);
+    let (supervisor, supervisor_handle) = Actor::spawn(
+        Some("root-supervisor".into()),
+        RootSupervisor,
+        SupervisorArgs {
+            children,
+            policy: RestartPolicy::default(),
+            escalate: escalate_tx,
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("the {role} node failed to start: {e}"))?;
+
+    let (http_addr, routes, edge) = match runtime.http {
+        HttpSurface::Public(state) => (args.http_addr, routes::api(state.clone()), Some(state)),
+        HttpSurface::Admin(check) => (args.admin_addr, routes::health::admin_routes(check), None),
+    };
+    let listener = server::bind(http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {http_addr}"))?;
+    let bound = listener.local_addr()?;
+    let (stop_http, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
+    let http = tokio::spawn(server::serve(listener, routes, async {
+        let _ = stop_http_rx.await;
+    }));
+    tracing::info!(%role, node = %node_name, http = %bound, cluster_port = args.cluster_port, "node started");
+
+    let code = tokio::select! {
+        _ = signals::terminate() => {
+            tracing::info!(%role, "shutting down");
+            0
+        }
+        reason = escalate_rx.recv() => {
+            tracing::error!(%role, reason = reason.as_deref().unwrap_or("supervisor stopped"), "escalating: exiting so the process is restarted");
+            EXIT_ESCALATED
+        }
+    };
+    let grace = Duration::from_millis(args.shutdown_grace_ms);
+    draining.store(true, std::sync::atomic::Ordering::SeqCst);
+    if let Some(state) = &edge {
+        state.start_draining();
+    }
+    let _ = stop_http.send(());
+    if tokio::time::timeout(grace, http).await.is_err() {
+        tracing::warn!("in-flight requests did not finish within the grace period");
+    }
+    let _ = ractor::call_t!(supervisor, SupervisorMsg::Shutdown, 1000);
+    supervisor.stop_children_and_wait(None, Some(grace)).await;
+    supervisor.stop(None);
+    let _ = tokio::time::timeout(grace, supervisor_handle).await;
+    if let Some(store) = &runtime.store {
+        if let Err(e) = store.flush_blocking() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+    }
+    server.stop(None);
+    tracing::info!(%role, code, "stopped");
+    Ok(code)
+}

@@ -1,0 +1,24 @@
+//! The edge role: the public HTTP API.
+
+use std::time::Duration;
+
+use kukka_http_edge::{EdgeSettings, EdgeState};
+
+use super::{HttpSurface, RoleRuntime};
+use crate::cli::NodeArgs;
+
+/// Builds the edge role.
+pub async fn build(args: &NodeArgs) -> anyhow::Result<RoleRuntime> {
+    let redis = kukka_storage::redis_conn::connect(&args.redis_url, Duration::from_secs(2)).await?;
+    let settings = EdgeSettings {
+        owner_token: args.owner_token.clone().filter(|t| !t.is_empty()),
+        body_limit: args.body_limit_bytes,
+        call_timeout: Duration::from_millis(args.call_timeout_ms),
+    };
+    let state = EdgeState::new(settings, redis);
+    Ok(RoleRuntime {
+        children: Vec::new(),
+        http: HttpSurface::Public(state),
+        store: None,
+    })
+}

@@ -1,0 +1,62 @@
+//! The payment role: payments in sled, the outbox relay, and the consumer
+//! that voids or refunds when orders are rejected or cancelled.
+
+use std::{
+    sync::{atomic::AtomicBool, Arc},
+    time::Duration,
+};
+
+use kukka_actors::{
+    consumer::{ConsumerArgs, ConsumerConfig, StreamConsumer},
+    payment_core::PaymentCore,
+    relay::{OutboxRelay, RelayArgs, RELAY_NAME},
+    service_actors::PaymentService,
+    supervisor::child,
+};
+use kukka_storage::aggregate_repo::AggregateRepo;
+
+use super::{accepting, open_store, HttpSurface, RoleRuntime};
+use crate::cli::NodeArgs;
+
+/// Builds the payment role.
+pub fn build(args: &NodeArgs, draining: Arc<AtomicBool>) -> anyhow::Result<RoleRuntime> {
+    let store = open_store(args)?;
+    let repo = AggregateRepo::open(&store, "payments")?;
+    let core = Arc::new(PaymentCore {
+        repo: repo.clone(),
+        shard: args.shard,
+        inject_latency: args
+            .inject_latency_ms
+            .map(|(a, b)| (Duration::from_millis(a), Duration::from_millis(b))),
+    });
+    let relay_args = RelayArgs {
+        outbox: repo.outbox().clone(),
+        redis_url: args.redis_url.clone(),
+    };
+    let handler = core.clone();
+    let redis_url = args.redis_url.clone();
+    // Every payment shard reads every event (its own group) and acts on the
+    // orders it charged.
+    let group = format!("payment-{}", args.shard);
+    let consumer = args.instance();
+    Ok(RoleRuntime {
+        children: vec![
+            child(RELAY_NAME, move || (OutboxRelay, relay_args.clone())),
+            child("payment-service", move || (PaymentService, core.clone())),
+            child("payment-consumer", move || {
+                (
+                    StreamConsumer::default(),
+                    ConsumerArgs {
+                        handler: handler.clone(),
+                        redis_url: redis_url.clone(),
+                        group: group.clone(),
+                        consumer: consumer.clone(),
+                        config: ConsumerConfig::default(),
+                    },
+                )
+            }),
+        ],
+        http: HttpSurface::Admin(accepting(draining)),
+        store: Some(store),
+    })
+}

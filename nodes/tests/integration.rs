@@ -1,0 +1,8 @@
+//! End-to-end tests against the real `kukka` binary: `kukka up` on free
+//! ports in a temporary directory, with its own `redis-server`, driven over
+//! HTTP. One test binary (modules below) so linking happens once.
+
+mod integration {
+    pub mod harness;
+    mod seed_scenario;
+}

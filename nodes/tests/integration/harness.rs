@@ -1,0 +1,211 @@
+//! Spawning the whole system for a test and waiting on outcomes.
+
+use std::{
+    future::Future,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// A running `kukka up`, stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct System {
+    child: Child,
+    /// Its data directory.
+    pub dir: tempfile::TempDir,
+    /// The edge's base URL.
+    pub base: String,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+}
+
+/// The owner token the test systems use.
+pub const OWNER: &str = "test-owner-token";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl System {
+    /// Starts `kukka up` with extra environment and waits until the edge is
+    /// ready.
+    pub async fn start_with(env: &[(&str, &str)]) -> System {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("up.log")).expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_kukka"))
+            .args(["up", "--edge-port", &port.to_string(), "--data-dir"])
+            .arg(dir.path())
+            .env("KUKKA_OWNER_TOKEN", OWNER)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn kukka up");
+        let sys = System {
+            child,
+            dir,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("client"),
+        };
+        let http = sys.http.clone();
+        let url = sys.url("/readyz");
+        let ready = eventually(Duration::from_secs(90), || {
+            let http = http.clone();
+            let url = url.clone();
+            async move {
+                match http.get(&url).send().await {
+                    Ok(r) if r.status() == 200 => Some(()),
+                    _ => None,
+                }
+            }
+        })
+        .await;
+        if ready.is_none() {
+            panic!("the system did not become ready:\n{}", sys.logs());
+        }
+        sys
+    }
+
+    /// Starts `kukka up` with defaults.
+    pub async fn start() -> System {
+        Self::start_with(&[]).await
+    }
+
+    /// Full URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `run/<name>.json`.
+    pub fn run_info(&self, name: &str) -> Value {
+        let text =
+            std::fs::read_to_string(self.dir.path().join("run").join(format!("{name}.json")))
+                .expect("run file");
+        serde_json::from_str(&text).expect("run json")
+    }
+
+    /// Every log file, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        let mut files: Vec<PathBuf> = vec![self.dir.path().join("up.log")];
+        if let Ok(rd) = std::fs::read_dir(self.dir.path().join("logs")) {
+            files.extend(rd.flatten().map(|e| e.path()));
+        }
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            out.push_str(&format!("==== {}\n", f.display()));
+            for l in tail.into_iter().rev() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `POST /deliveries` as the owner.
+    pub async fn owner_post(&self, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(self.url("/deliveries"))
+            .bearer_auth(OWNER)
+            .json(body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls `GET path` until `check` accepts the body.
+    pub async fn get_until(
+        &self,
+        path: &str,
+        within: Duration,
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let found = eventually(within, || async {
+            let (status, body) = self.get(path).await;
+            (status == 200 && check(&body)).then_some(body)
+        })
+        .await;
+        match found {
+            Some(v) => v,
+            None => panic!(
+                "GET {path} never satisfied the check; last: {:?}\n{}",
+                self.get(path).await,
+                self.logs()
+            ),
+        }
+    }
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        kukka_nodes::signals::send(self.child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::park_timeout(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A valid order body.
+pub fn order_body(name: &str) -> Value {
+    serde_json::json!({
+        "customerName": name, "phoneNumber": "01012341234", "address": "SEOUL",
+        "flowerType": "MixBox", "price": 10000
+    })
+}
+
+/// Polls `probe` until it yields `Some`, or `None` after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, mut probe: F) -> Option<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

@@ -1,0 +1,42 @@
+//! Errors of the storage layer.
+
+/// Anything that can go wrong below the domain.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// sled reported an I/O or corruption error.
+    #[error("sled: {0}")]
+    Sled(#[from] sled::Error),
+    /// A sled transaction aborted or failed.
+    #[error("sled transaction: {0}")]
+    Transaction(String),
+    /// Redis could not be reached or answered with an error.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A stored record could not be decoded.
+    #[error("corrupt record {key}: {reason}")]
+    Corrupt {
+        /// The key of the record.
+        key: String,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// The group-commit flusher is gone (the node is shutting down).
+    #[error("the flusher has stopped")]
+    FlusherStopped,
+    /// A condition checked atomically did not hold (for example an illegal
+    /// state transition detected inside a Lua script).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The record does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+}
+
+impl From<sled::transaction::TransactionError<StorageError>> for StorageError {
+    fn from(e: sled::transaction::TransactionError<StorageError>) -> Self {
+        match e {
+            sled::transaction::TransactionError::Abort(inner) => inner,
+            sled::transaction::TransactionError::Storage(s) => StorageError::Sled(s),
+        }
+    }
+}
