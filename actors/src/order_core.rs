@@ -1,5 +1,5 @@
 //! What an order shard does, as plain async functions over its repository.
-//! The [`crate::order_service`] actor calls these from per-request tasks.
+//! The [`crate::service_actors::OrderService`] actor calls these from per-request tasks.
 
 use std::time::Duration;
 
