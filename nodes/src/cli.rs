@@ -74,6 +74,10 @@ pub struct NodeArgs {
     /// Shard number of an order or payment node (part of every id it makes).
     #[arg(long, env = "KUKKA_SHARD", default_value_t = 0)]
     pub shard: u32,
+    /// Take the shard number from the instance name's trailing `-N` (a
+    /// StatefulSet pod `order-2` is shard 2).
+    #[arg(long, env = "KUKKA_SHARD_FROM_INSTANCE", default_value_t = false)]
+    pub shard_from_instance: bool,
     /// Stable name of this instance (its stream consumer name); defaults to
     /// `<role>-<shard>`.
     #[arg(long, env = "KUKKA_INSTANCE")]
@@ -140,6 +144,21 @@ pub struct NodeArgs {
 }
 
 impl NodeArgs {
+    /// Resolves `--shard-from-instance`: afterwards `shard` is final.
+    pub fn resolve_shard(&mut self) -> Result<(), String> {
+        if self.shard_from_instance {
+            let instance = self
+                .instance
+                .clone()
+                .ok_or("--shard-from-instance needs --instance (KUKKA_INSTANCE)")?;
+            self.shard = instance
+                .rsplit_once('-')
+                .and_then(|(_, n)| n.parse().ok())
+                .ok_or_else(|| format!("instance name {instance} does not end in -<number>"))?;
+        }
+        Ok(())
+    }
+
     /// The instance name.
     pub fn instance(&self) -> String {
         self.instance
@@ -194,6 +213,18 @@ mod tests {
         assert_eq!(parse_range("5"), Ok((5, 5)));
         assert!(parse_range("310-200").is_err());
         assert!(parse_range("a-b").is_err());
+    }
+
+    #[test]
+    fn shards_come_from_statefulset_pod_names() {
+        let mut args = match Cli::parse_from(["kukka", "node", "--role", "order", "--instance", "order-3", "--shard-from-instance"]).command {
+            Command::Node(a) => *a,
+            Command::Up(_) => unreachable!("parsed a node command"),
+        };
+        args.resolve_shard().expect("resolve");
+        assert_eq!(args.shard, 3);
+        args.instance = Some("order".into());
+        assert!(args.resolve_shard().is_err());
     }
 
     #[test]

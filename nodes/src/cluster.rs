@@ -2,8 +2,9 @@
 //!
 //! [`start`] runs this node's `NodeServer` (cookie-authenticated TCP
 //! listener). [`SeedDialer`] keeps this node connected to its seed nodes: it
-//! looks at the live sessions every second and dials every seed it has no
-//! session with, so a peer that restarts is rejoined without restarting
+//! looks at the live sessions every second and dials every address of every
+//! seed it has no session with (a Kubernetes headless service name resolves
+//! to all its pods), so a peer that restarts is rejoined without restarting
 //! anyone else (ractor_cluster does not reconnect on its own).
 
 use std::{collections::HashSet, net::IpAddr, time::Duration};
@@ -95,13 +96,13 @@ impl Actor for SeedDialer {
                         continue;
                     }
                 };
-            if addrs.iter().any(|a| connected.contains(&a.to_string())) {
-                continue;
-            }
-            let Some(addr) = addrs.first() else { continue };
-            match ractor_cluster::client_connect(&state.server, *addr).await {
-                Ok(()) => tracing::info!(%seed, "dialed seed"),
-                Err(e) => tracing::debug!(%seed, error = %e, "seed not reachable; will retry"),
+            // A headless service name resolves to every pod: dial each one
+            // we have no session with.
+            for addr in addrs.iter().filter(|a| !connected.contains(&a.to_string())) {
+                match ractor_cluster::client_connect(&state.server, *addr).await {
+                    Ok(()) => tracing::info!(%seed, %addr, "dialed seed"),
+                    Err(e) => tracing::debug!(%seed, %addr, error = %e, "seed not reachable; will retry"),
+                }
             }
         }
         Ok(())

@@ -29,6 +29,12 @@ use crate::{
     signals,
 };
 
+async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {
+    for h in handles {
+        let _ = h.await;
+    }
+}
+
 /// Exit code when the supervisor gave up.
 pub const EXIT_ESCALATED: u8 = 70;
 
@@ -37,7 +43,8 @@ fn is_local(ip: IpAddr) -> bool {
 }
 
 /// Runs a node until it is told to stop; returns the exit code.
-pub async fn run(args: NodeArgs) -> anyhow::Result<u8> {
+pub async fn run(mut args: NodeArgs) -> anyhow::Result<u8> {
+    args.resolve_shard().map_err(anyhow::Error::msg)?;
     if args.cookie == DEFAULT_COOKIE && !is_local(args.cluster_bind) {
         anyhow::bail!(
             "refusing to listen on {} with the default cluster cookie: set KUKKA_COOKIE (or --cookie) to a secret shared by the cluster",
@@ -83,19 +90,31 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<u8> {
     .await
     .map_err(|e| anyhow::anyhow!("the {role} node failed to start: {e}"))?;
 
-    let (http_addr, routes, edge) = match runtime.http {
-        HttpSurface::Public(state) => (args.http_addr, routes::api(state.clone()), Some(state)),
-        HttpSurface::Admin(check) => (args.admin_addr, routes::health::admin_routes(check), None),
+    // Every node serves its probes on the admin address; the edge also
+    // serves the public API (which includes the probes) on its HTTP address.
+    let (surfaces, edge) = match runtime.http {
+        HttpSurface::Public(state) => (
+            vec![
+                (args.http_addr, routes::api(state.clone())),
+                (args.admin_addr, routes::health::edge_routes(state.clone())),
+            ],
+            Some(state),
+        ),
+        HttpSurface::Admin(check) => (vec![(args.admin_addr, routes::health::admin_routes(check))], None),
     };
-    let listener = server::bind(http_addr)
-        .await
-        .with_context(|| format!("cannot listen on {http_addr}"))?;
-    let bound = listener.local_addr()?;
-    let (stop_http, stop_http_rx) = tokio::sync::oneshot::channel::<()>();
-    let http = tokio::spawn(server::serve(listener, routes, async {
-        let _ = stop_http_rx.await;
-    }));
-    tracing::info!(%role, node = %node_name, http = %bound, cluster_port = args.cluster_port, "node started");
+    let (stop_http, stop_http_rx) = tokio::sync::watch::channel(false);
+    let mut servers = Vec::new();
+    for (addr, routes) in surfaces {
+        let listener = server::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        tracing::info!(%role, addr = %listener.local_addr()?, "serving HTTP");
+        let mut stop = stop_http_rx.clone();
+        servers.push(tokio::spawn(server::serve(listener, routes, async move {
+            let _ = stop.wait_for(|s| *s).await;
+        })));
+    }
+    tracing::info!(%role, node = %node_name, cluster_port = args.cluster_port, "node started");
 
     let code = tokio::select! {
         _ = signals::terminate() => {
@@ -112,8 +131,8 @@ pub async fn run(args: NodeArgs) -> anyhow::Result<u8> {
     if let Some(state) = &edge {
         state.start_draining();
     }
-    let _ = stop_http.send(());
-    if tokio::time::timeout(grace, http).await.is_err() {
+    let _ = stop_http.send(true);
+    if tokio::time::timeout(grace, futures_join(servers)).await.is_err() {
         tracing::warn!("in-flight requests did not finish within the grace period");
     }
     let _ = ractor::call_t!(supervisor, SupervisorMsg::Shutdown, 1000);

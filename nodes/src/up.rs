@@ -161,7 +161,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
             "--admin-addr".into(),
             admin.clone(),
             "--http-addr".into(),
-            admin.clone(),
+            format!("127.0.0.1:{}", if plan.role == "edge" { args.edge_port } else { 0 }),
             "--redis-url".into(),
             redis_url.clone(),
             "--data-dir".into(),
@@ -179,7 +179,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
             node_args,
             vec![("KUKKA_OWNER_TOKEN".into(), owner_token.clone())],
             &dir,
-            json!({"adminAddr": admin, "clusterAddr": addr_of(plan.role), "role": plan.role}),
+            if plan.role == "edge" {
+                json!({"adminAddr": admin, "httpAddr": format!("127.0.0.1:{}", args.edge_port), "clusterAddr": addr_of(plan.role), "role": plan.role})
+            } else {
+                json!({"adminAddr": admin, "clusterAddr": addr_of(plan.role), "role": plan.role})
+            },
         );
         node.start()?;
         procs.push(node);
