@@ -15,7 +15,7 @@ use crate::{
     consumer::EventHandler,
     domain::delivery::DeliveryStatus,
     events::{Envelope, EventBody},
-    protocol::{DeliveryUpdate, Reply, ServiceError},
+    protocol::{ByOrder, DeliveryUpdate, Reply, ServiceError},
     read_models::{delivery_key, index_member, Collection, DELIVERY_INDEX},
 };
 
@@ -113,6 +113,33 @@ impl DeliveryCore {
             TransitionOutcome::Missing => Err(ServiceError::NotFound {
                 what: format!("delivery for order {}", req.order_id),
             }),
+        }
+    }
+}
+
+impl DeliveryCore {
+    /// The first step of a customer's cancel (see
+    /// [`crate::protocol::DeliveryMsg::ReserveCancel`]).
+    #[tracing::instrument(skip_all, fields(correlation_id = %req.correlation_id, order_id = %req.order_id))]
+    pub async fn reserve_cancel(&self, req: ByOrder) -> Reply<()> {
+        let mut conn = self.conn.clone();
+        let to = DeliveryStatus::DeliveryCancelled;
+        let (cid, oid) = (&req.correlation_id, &req.order_id);
+        match Self::change(&mut conn, cid, oid, to, None).await? {
+            TransitionOutcome::Applied | TransitionOutcome::Unchanged { .. } => {
+                tracing::info!("delivery cancelled for a customer's cancel");
+                Ok(())
+            }
+            TransitionOutcome::Illegal { current } => Err(ServiceError::Conflict {
+                message: format!("order {oid} is {current}; it can no longer be cancelled"),
+            }),
+            TransitionOutcome::Missing => {
+                // The paid order has not reached delivery yet: record the
+                // delivery as cancelled so the late `OrderPlaced` creates nothing.
+                Self::change(&mut conn, cid, oid, to, Some(&crate::clock::now())).await?;
+                tracing::info!("delivery recorded as cancelled before it was requested");
+                Ok(())
+            }
         }
     }
 }

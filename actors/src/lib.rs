@@ -19,21 +19,26 @@
 //!   as plain async functions over its storage.
 //! - [`service_actors`]: the cluster-facing actors that serve those
 //!   functions concurrently.
-//! - [`payment_gateway`]: the order node's single door to payment (timeout,
-//!   concurrency limit).
+//! - [`payment_gateway`]: the bulkhead actor, the order node's single door
+//!   to payment (timeout, concurrency limit, circuit breaker).
+//! - [`breaker`]: the circuit breaker state machine, plain code with an
+//!   explicit clock.
 //! - [`relay`]: the outbox relay (sled → Redis stream).
 //! - [`consumer`]: consumer-group readers of the stream, generic over an
 //!   [`consumer::EventHandler`].
 //! - [`read_models`]: MyPage / OrderDetails projection and the readers of
 //!   Redis-held views.
 //! - [`supervisor`]: the root supervisor (restart with backoff, escalation).
+//! - [`faults`]: test-only fault injection (off unless enabled).
 //! - [`metrics`], [`clock`]: Prometheus counters and RFC 3339 timestamps.
 
+pub mod breaker;
 pub mod clock;
 pub mod consumer;
 pub mod delivery_core;
 pub mod domain;
 pub mod events;
+pub mod faults;
 pub mod metrics;
 pub mod order_core;
 pub mod payment_core;

@@ -7,11 +7,19 @@ use kukka_storage::aggregate_repo::{AggregateRepo, Inserted};
 use ractor::{rpc::CallResult, ActorRef};
 
 use crate::{
-    domain::order::Order,
+    consumer::EventHandler,
+    domain::{
+        delivery::DeliveryStatus,
+        order::{Order, OrderStatus},
+    },
     events::{Envelope, EventBody},
     payment_gateway::{GatewayMsg, GATEWAY_NAME},
-    protocol::{ByOrder, ChargeRequest, ListQuery, PlaceOrder, Reply, ServiceError, ShardPage},
-    relay,
+    protocol::{
+        rpc, ByOrder, ChargeRequest, DeliveryMsg, GatewayStatus, ListQuery, PlaceOrder, Reply,
+        ServiceError, ShardPage, DELIVERY_GROUP,
+    },
+    relay, remote,
+    wire::Wire,
 };
 
 /// An order shard's data and identity.
@@ -43,6 +51,9 @@ impl OrderCore {
     /// Pays for and establishes an order (see the design's place saga).
     #[tracing::instrument(skip_all, fields(correlation_id = %req.correlation_id, order_id))]
     pub async fn place(&self, req: PlaceOrder) -> Reply<Order> {
+        if crate::faults::fire(crate::faults::Fault::PanicInRequest) {
+            panic!("injected fault: panic while placing an order");
+        }
         let idem_key = req.idempotency_key.as_ref().map(|k| format!("idem:{k}"));
         if let Some(key) = &idem_key {
             if let Some(seq) = self.repo.seq_by_key(key)? {
@@ -153,22 +164,47 @@ impl OrderCore {
         })
     }
 
-    /// Cancels an order (idempotent).
+    /// Cancels an order (idempotent). A delivered order cannot be
+    /// cancelled: the delivery is reserved for cancellation first (atomically
+    /// against the owner's "Delivered"), then the order is cancelled, and the
+    /// `OrderCancelled` event makes payment refund.
     #[tracing::instrument(skip_all, fields(correlation_id = %q.correlation_id, order_id = %q.order_id))]
     pub async fn cancel(&self, q: ByOrder) -> Reply<Order> {
-        let seq = self
-            .seq_of(&q.order_id)
-            .ok_or_else(|| ServiceError::NotFound {
-                what: format!("order {}", q.order_id),
-            })?;
+        let order = self.get(&q)?;
+        match order.status {
+            OrderStatus::OrderCancelled => return Ok(order),
+            OrderStatus::Rejected => {
+                return Err(ServiceError::Conflict {
+                    message: format!("order {} was never established", q.order_id),
+                })
+            }
+            OrderStatus::Ordered => {}
+        }
+        let delivery = remote::pick::<DeliveryMsg>(DELIVERY_GROUP)
+            .ok_or_else(|| ServiceError::unavailable("no delivery node is joined"))?;
+        let reserve = q.clone();
+        rpc(
+            &delivery,
+            |port| DeliveryMsg::ReserveCancel(Wire::new(reserve), port),
+            self.gateway_grace,
+        )
+        .await?;
+        self.cancel_locally(&q).await
+    }
+
+    /// Cancels the order in this shard's store (after its delivery was
+    /// cancelled); idempotent.
+    pub async fn cancel_locally(&self, q: &ByOrder) -> Reply<Order> {
+        let seq = self.seq_of(&q.order_id).ok_or_else(|| ServiceError::NotFound {
+            what: format!("order {}", q.order_id),
+        })?;
         let now = crate::clock::now();
         let outcome = self
             .repo
             .update(seq, |mut order| {
                 let changed = order.cancel(&now)?;
                 let events = if changed {
-                    let e =
-                        Envelope::new(&q.correlation_id, &q.order_id, EventBody::OrderCancelled);
+                    let e = Envelope::new(&q.correlation_id, &q.order_id, EventBody::OrderCancelled);
                     vec![e.to_stream_event()]
                 } else {
                     Vec::new()
@@ -186,6 +222,42 @@ impl OrderCore {
                 what: format!("order {}", q.order_id),
             }),
             Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The payment gateway's state.
+    pub async fn gateway_status(&self) -> Reply<GatewayStatus> {
+        let gateway: ActorRef<GatewayMsg> = ractor::registry::where_is(GATEWAY_NAME)
+            .ok_or_else(|| ServiceError::unavailable("the payment gateway is restarting"))?
+            .into();
+        match gateway.call(GatewayMsg::Status, Some(Duration::from_secs(1))).await {
+            Ok(CallResult::Success(s)) => Ok(s),
+            _ => Err(ServiceError::unavailable("the payment gateway did not answer")),
+        }
+    }
+}
+
+/// Forward recovery of the cancel saga: a delivery cancelled for a
+/// customer's cancel means the order must end cancelled, even if this node
+/// crashed between the two steps.
+impl EventHandler for OrderCore {
+    async fn apply(&self, _conn: &mut redis::aio::ConnectionManager, event: Envelope) -> Result<(), String> {
+        let EventBody::DeliveryChanged {
+            status: DeliveryStatus::DeliveryCancelled,
+        } = event.body
+        else {
+            return Ok(());
+        };
+        if self.seq_of(&event.order_id).is_none() {
+            return Ok(());
+        }
+        let q = ByOrder {
+            correlation_id: event.correlation_id.clone(),
+            order_id: event.order_id.clone(),
+        };
+        match self.cancel_locally(&q).await {
+            Ok(_) | Err(ServiceError::NotFound { .. }) | Err(ServiceError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e.to_string()),
         }
     }
 }

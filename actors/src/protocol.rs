@@ -201,6 +201,9 @@ pub struct DeliveryUpdate {
     pub status: String,
 }
 
+/// Where an order shard's payment gateway stands (for status pages).
+pub use crate::payment_gateway::GatewayStatus;
+
 /// Messages of an order shard's service actor.
 #[derive(RactorClusterMessage)]
 pub enum OrderMsg {
@@ -216,6 +219,9 @@ pub enum OrderMsg {
     /// Cancel an order.
     #[rpc]
     Cancel(Wire<ByOrder>, RpcReplyPort<Wire<Reply<Order>>>),
+    /// The shard's payment gateway and breaker.
+    #[rpc]
+    Status(Wire<()>, RpcReplyPort<Wire<Reply<GatewayStatus>>>),
 }
 
 /// Messages of a payment node's service actor.
@@ -244,6 +250,11 @@ pub enum DeliveryMsg {
         Wire<DeliveryUpdate>,
         RpcReplyPort<Wire<Reply<serde_json::Value>>>,
     ),
+    /// The first step of a cancel: mark the delivery cancelled unless it was
+    /// delivered (creating it cancelled if the order has not reached delivery
+    /// yet). Afterwards the order may be cancelled.
+    #[rpc]
+    ReserveCancel(Wire<ByOrder>, RpcReplyPort<Wire<Reply<()>>>),
 }
 
 /// Presence marker of an edge in [`EDGE_GROUP`].

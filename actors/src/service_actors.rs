@@ -66,6 +66,9 @@ impl Actor for OrderService {
         msg: Self::Msg,
         core: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        if crate::faults::fire(crate::faults::Fault::CrashService) {
+            panic!("injected fault: the order service crashes");
+        }
         let core = core.clone();
         match msg {
             OrderMsg::Place(req, reply) => {
@@ -76,6 +79,7 @@ impl Actor for OrderService {
             OrderMsg::Cancel(q, reply) => {
                 serve(reply, async move { core.cancel(q.into_inner()?).await })
             }
+            OrderMsg::Status(_, reply) => serve(reply, async move { core.gateway_status().await }),
         }
         Ok(())
     }
@@ -152,6 +156,9 @@ impl Actor for DeliveryService {
                     async move { core.owner_update(req.into_inner()?).await },
                 )
             }
+            DeliveryMsg::ReserveCancel(req, reply) => serve(reply, async move {
+                core.reserve_cancel(req.into_inner()?).await
+            }),
         }
         Ok(())
     }

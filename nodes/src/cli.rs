@@ -27,6 +27,7 @@ impl Cli {
         match &self.command {
             Command::Node(a) => a.log_format,
             Command::Up(a) => a.log_format,
+            Command::Views(_) => LogFormat::Text,
         }
     }
 }
@@ -38,6 +39,9 @@ pub enum Command {
     Node(Box<NodeArgs>),
     /// Run the whole system locally: Redis and one process per role.
     Up(UpArgs),
+    /// Maintain the read models.
+    #[command(subcommand)]
+    Views(crate::views::ViewsCommand),
 }
 
 /// A node's role.
@@ -128,6 +132,30 @@ pub struct NodeArgs {
     /// at once with 503.
     #[arg(long, env = "KUKKA_PAYMENT_MAX_CONCURRENT", default_value_t = 256)]
     pub payment_max_concurrent: usize,
+    /// Circuit breaker: calls remembered in the sliding window.
+    #[arg(long, env = "KUKKA_BREAKER_WINDOW_SIZE", default_value_t = 50)]
+    pub breaker_window_size: usize,
+    /// Circuit breaker: calls in the window before rates are judged.
+    #[arg(long, env = "KUKKA_BREAKER_MINIMUM_CALLS", default_value_t = 20)]
+    pub breaker_minimum_calls: usize,
+    /// Circuit breaker: failure percentage that opens it.
+    #[arg(long, env = "KUKKA_BREAKER_FAILURE_RATE", default_value_t = 50.0)]
+    pub breaker_failure_rate: f64,
+    /// Circuit breaker: a successful call slower than this (ms) is slow.
+    #[arg(long, env = "KUKKA_BREAKER_SLOW_CALL_MS", default_value_t = 1000)]
+    pub breaker_slow_call_ms: u64,
+    /// Circuit breaker: slow-call percentage that opens it.
+    #[arg(long, env = "KUKKA_BREAKER_SLOW_CALL_RATE", default_value_t = 100.0)]
+    pub breaker_slow_call_rate: f64,
+    /// Circuit breaker: failures in a row that open it (0: off).
+    #[arg(long, env = "KUKKA_BREAKER_CONSECUTIVE_FAILURES", default_value_t = 10)]
+    pub breaker_consecutive_failures: u32,
+    /// Circuit breaker: how long it stays open (ms).
+    #[arg(long, env = "KUKKA_BREAKER_OPEN_MS", default_value_t = 2000)]
+    pub breaker_open_ms: u64,
+    /// Circuit breaker: probe calls let through while half-open.
+    #[arg(long, env = "KUKKA_BREAKER_HALF_OPEN_CALLS", default_value_t = 3)]
+    pub breaker_half_open_calls: usize,
     /// Fault injection on a payment node: every charge waits a random time
     /// in `MIN-MAX` milliseconds.
     #[arg(long, env = "KUKKA_PAYMENT_INJECT_LATENCY_MS", value_parser = parse_range)]
@@ -138,12 +166,30 @@ pub struct NodeArgs {
     /// Deadline of the edge's calls to service actors, in milliseconds.
     #[arg(long, env = "KUKKA_CALL_TIMEOUT_MS", default_value_t = 5000)]
     pub call_timeout_ms: u64,
+    /// Accept `POST /faults/<kind>?times=N` on the admin address (tests and
+    /// experiments only).
+    #[arg(long, env = "KUKKA_ENABLE_TEST_FAULTS", default_value_t = false)]
+    pub enable_test_faults: bool,
     /// How long a stopping node waits for in-flight work, in milliseconds.
     #[arg(long, env = "KUKKA_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
 }
 
 impl NodeArgs {
+    /// The circuit breaker's thresholds.
+    pub fn breaker(&self) -> kukka_actors::breaker::BreakerConfig {
+        kukka_actors::breaker::BreakerConfig {
+            sliding_window_size: self.breaker_window_size.max(1),
+            minimum_number_of_calls: self.breaker_minimum_calls.max(1),
+            failure_rate_threshold: self.breaker_failure_rate,
+            slow_call_duration_threshold: std::time::Duration::from_millis(self.breaker_slow_call_ms),
+            slow_call_rate_threshold: self.breaker_slow_call_rate,
+            consecutive_failures_threshold: self.breaker_consecutive_failures,
+            wait_duration_in_open_state: std::time::Duration::from_millis(self.breaker_open_ms),
+            permitted_calls_in_half_open_state: self.breaker_half_open_calls.max(1),
+        }
+    }
+
     /// Resolves `--shard-from-instance`: afterwards `shard` is final.
     pub fn resolve_shard(&mut self) -> Result<(), String> {
         if self.shard_from_instance {
@@ -219,7 +265,7 @@ mod tests {
     fn shards_come_from_statefulset_pod_names() {
         let mut args = match Cli::parse_from(["kukka", "node", "--role", "order", "--instance", "order-3", "--shard-from-instance"]).command {
             Command::Node(a) => *a,
-            Command::Up(_) => unreachable!("parsed a node command"),
+            _ => unreachable!("parsed a node command"),
         };
         args.resolve_shard().expect("resolve");
         assert_eq!(args.shard, 3);

@@ -10,26 +10,32 @@
 //! - [`cluster`]: starting the `ractor_cluster` NodeServer and the dialer
 //!   that keeps this node connected to its seeds (ractor_cluster does not
 //!   reconnect by itself).
+//! - [`faults`]: the admin route that arms test faults.
 //! - [`roles`]: what each role spawns under its root supervisor, and its
 //!   readiness checks.
 //! - [`node`]: the `node` subcommand: cluster join, supervisor, admin and
 //!   public HTTP servers, graceful shutdown.
 //! - [`up`]: the `up` subcommand: a private `redis-server` and one child
 //!   process per role, restarted when they die, described in `run/*.json`.
+//! - [`views`]: `kukka views rebuild`, replaying the stream into fresh read
+//!   models.
 //! - [`signals`]: process signals as futures.
 
 pub mod cli;
 pub mod cluster;
+pub mod faults;
 pub mod node;
 pub mod roles;
 pub mod signals;
 pub mod telemetry;
 pub mod up;
+pub mod views;
 
 /// Runs the parsed command; returns the process exit code.
 pub async fn run(cli: cli::Cli) -> anyhow::Result<u8> {
     match cli.command {
         cli::Command::Node(args) => node::run(*args).await,
         cli::Command::Up(args) => up::run(args).await,
+        cli::Command::Views(cmd) => views::run(cmd).await,
     }
 }

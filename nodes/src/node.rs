@@ -102,6 +102,17 @@ pub async fn run(mut args: NodeArgs) -> anyhow::Result<u8> {
         ),
         HttpSurface::Admin(check) => (vec![(args.admin_addr, routes::health::admin_routes(check))], None),
     };
+    let surfaces = if args.enable_test_faults {
+        kukka_actors::faults::enable();
+        tracing::warn!("test faults are enabled on the admin address");
+        let mut s = surfaces;
+        if let Some(admin) = s.iter_mut().find(|(a, _)| *a == args.admin_addr) {
+            admin.1 = crate::faults::with_fault_routes(admin.1.clone());
+        }
+        s
+    } else {
+        surfaces
+    };
     let (stop_http, stop_http_rx) = tokio::sync::watch::channel(false);
     let mut servers = Vec::new();
     for (addr, routes) in surfaces {

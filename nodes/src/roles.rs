@@ -11,7 +11,10 @@ use std::sync::{
     Arc,
 };
 
-use kukka_actors::supervisor::ChildSpec;
+use kukka_actors::{
+    consumer::{ConsumerArgs, ConsumerConfig, EventHandler, StreamConsumer},
+    supervisor::{child, ChildSpec},
+};
 use kukka_http_edge::{routes::health::ReadyCheck, EdgeState};
 use kukka_storage::sled_store::SledStore;
 
@@ -51,6 +54,26 @@ pub fn accepting(draining: Arc<AtomicBool>) -> ReadyCheck {
     Arc::new(move || {
         let ok = !draining.load(Ordering::SeqCst);
         Box::pin(async move { [("accepting", ok)].into_iter().collect() })
+    })
+}
+
+/// A supervised consumer of the event stream in consumer group `group`,
+/// named after this instance.
+pub fn consumer<H: EventHandler>(name: &str, handler: Arc<H>, group: &str, args: &NodeArgs) -> ChildSpec {
+    let redis_url = args.redis_url.clone();
+    let group = group.to_string();
+    let instance = args.instance();
+    child(name, move || {
+        (
+            StreamConsumer::default(),
+            ConsumerArgs {
+                handler: handler.clone(),
+                redis_url: redis_url.clone(),
+                group: group.clone(),
+                consumer: instance.clone(),
+                config: ConsumerConfig::default(),
+            },
+        )
     })
 }
 

@@ -112,7 +112,9 @@ async fn update(
         )
     }
     .await;
-    respond::result(result, &cid)
+    let resp = respond::result(result, &cid);
+    tracing::info!(status = resp.status().as_u16(), "POST /deliveries");
+    resp
 }
 
 #[cfg(test)]

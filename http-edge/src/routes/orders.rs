@@ -65,10 +65,15 @@ async fn place(
     idem: Option<String>,
     body: Result<Value, ApiError>,
 ) -> Response {
-    match place_inner(&state, &cid, idem, body).await {
-        Ok(order) => respond::created(&order, &format!("/orders/{}", order.id), &cid),
+    let resp = match place_inner(&state, &cid, idem, body).await {
+        Ok(order) => {
+            tracing::info!(order_id = %order.id, "order placed through the edge");
+            respond::created(&order, &format!("/orders/{}", order.id), &cid)
+        }
         Err(e) => e.into_response_with(&cid),
-    }
+    };
+    tracing::info!(status = resp.status().as_u16(), "POST /orders");
+    resp
 }
 
 async fn place_inner(
@@ -182,5 +187,7 @@ async fn cancel(id: String, state: EdgeState, cid: String) -> Response {
         )
     }
     .await;
-    respond::result(result, &cid)
+    let resp = respond::result(result, &cid);
+    tracing::info!(status = resp.status().as_u16(), "POST /orders/{{id}}/cancel");
+    resp
 }

@@ -14,7 +14,7 @@ use kukka_actors::{
 };
 use kukka_storage::aggregate_repo::AggregateRepo;
 
-use super::{accepting, open_store, HttpSurface, RoleRuntime};
+use super::{accepting, consumer, open_store, HttpSurface, RoleRuntime};
 use crate::cli::NodeArgs;
 
 /// Builds the order role.
@@ -34,12 +34,18 @@ pub fn build(args: &NodeArgs, draining: Arc<AtomicBool>) -> anyhow::Result<RoleR
     let gateway = GatewayConfig {
         call_timeout: payment_timeout,
         max_concurrent: args.payment_max_concurrent,
+        breaker: args.breaker(),
     };
     Ok(RoleRuntime {
         children: vec![
             child(RELAY_NAME, move || (OutboxRelay, relay_args.clone())),
             child(GATEWAY_NAME, move || (PaymentGateway, gateway)),
-            child("order-service", move || (OrderService, core.clone())),
+            child("order-service", {
+                let core = core.clone();
+                move || (OrderService, core.clone())
+            }),
+            // Forward recovery of the cancel saga (see `OrderCore::apply`).
+            consumer("order-consumer", core.clone(), &format!("order-{}", args.shard), args),
         ],
         http: HttpSurface::Admin(accepting(draining)),
         store: Some(store),

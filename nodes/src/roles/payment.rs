@@ -7,7 +7,6 @@ use std::{
 };
 
 use kukka_actors::{
-    consumer::{ConsumerArgs, ConsumerConfig, StreamConsumer},
     payment_core::PaymentCore,
     relay::{OutboxRelay, RelayArgs, RELAY_NAME},
     service_actors::PaymentService,
@@ -15,7 +14,7 @@ use kukka_actors::{
 };
 use kukka_storage::aggregate_repo::AggregateRepo;
 
-use super::{accepting, open_store, HttpSurface, RoleRuntime};
+use super::{accepting, consumer, open_store, HttpSurface, RoleRuntime};
 use crate::cli::NodeArgs;
 
 /// Builds the payment role.
@@ -33,28 +32,16 @@ pub fn build(args: &NodeArgs, draining: Arc<AtomicBool>) -> anyhow::Result<RoleR
         outbox: repo.outbox().clone(),
         redis_url: args.redis_url.clone(),
     };
-    let handler = core.clone();
-    let redis_url = args.redis_url.clone();
-    // Every payment shard reads every event (its own group) and acts on the
-    // orders it charged.
-    let group = format!("payment-{}", args.shard);
-    let consumer = args.instance();
     Ok(RoleRuntime {
         children: vec![
             child(RELAY_NAME, move || (OutboxRelay, relay_args.clone())),
-            child("payment-service", move || (PaymentService, core.clone())),
-            child("payment-consumer", move || {
-                (
-                    StreamConsumer::default(),
-                    ConsumerArgs {
-                        handler: handler.clone(),
-                        redis_url: redis_url.clone(),
-                        group: group.clone(),
-                        consumer: consumer.clone(),
-                        config: ConsumerConfig::default(),
-                    },
-                )
+            child("payment-service", {
+                let core = core.clone();
+                move || (PaymentService, core.clone())
             }),
+            // Every payment shard reads every event (its own group) and acts
+            // on the orders it charged.
+            consumer("payment-consumer", core.clone(), &format!("payment-{}", args.shard), args),
         ],
         http: HttpSurface::Admin(accepting(draining)),
         store: Some(store),
