@@ -129,7 +129,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
             name: "edge",
             role: "edge",
             cluster_port: free_port()?,
-            admin_port: args.edge_port,
+            admin_port: free_port()?,
         },
     ];
     let addr_of = |role: &str| -> String {

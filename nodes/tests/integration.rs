@@ -4,5 +4,9 @@
 
 mod integration {
     pub mod harness;
+    mod cancel_saga;
+    mod contract;
+    mod correlation;
     mod seed_scenario;
+    mod views_rebuild;
 }

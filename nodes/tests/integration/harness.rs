@@ -41,6 +41,9 @@ impl System {
             .args(["up", "--edge-port", &port.to_string(), "--data-dir"])
             .arg(dir.path())
             .env("KUKKA_OWNER_TOKEN", OWNER)
+            // Tests share two cores; a generous payment deadline keeps tests
+            // that are not about timeouts from failing on a busy machine.
+            .env("KUKKA_PAYMENT_TIMEOUT_MS", "3000")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -91,6 +94,51 @@ impl System {
             std::fs::read_to_string(self.dir.path().join("run").join(format!("{name}.json")))
                 .expect("run file");
         serde_json::from_str(&text).expect("run json")
+    }
+
+    /// The Redis URL of this system.
+    pub fn redis_url(&self) -> String {
+        self.run_info("redis")["url"].as_str().expect("redis url").to_string()
+    }
+
+    /// A Redis connection to this system's Redis.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis_url())
+            .expect("redis client")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection")
+    }
+
+    /// The text of `logs/<name>.log`.
+    pub fn log_of(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join("logs").join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// Every item of a list endpoint, walking all pages.
+    pub async fn all_items(&self, path: &str, limit: u32) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{path}?limit={limit}&cursor={c}"),
+                None => format!("{path}?limit={limit}"),
+            };
+            let (status, body) = self.get(&url).await;
+            assert_eq!(status, 200, "{url}: {body}");
+            items.extend(body["items"].as_array().cloned().unwrap_or_default());
+            match body["nextCursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return items,
+            }
+        }
+    }
+
+    /// Places an order and returns its id.
+    pub async fn place(&self, name: &str) -> String {
+        let (status, body) = self.post("/orders", &order_body(name)).await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("id").to_string()
     }
 
     /// Every log file, for failure messages.
