@@ -168,7 +168,12 @@ impl Breaker {
     }
 
     /// The call succeeded after `took`.
-    pub fn on_success(&mut self, permit: Permit, took: Duration, now: Instant) -> Option<Transition> {
+    pub fn on_success(
+        &mut self,
+        permit: Permit,
+        took: Duration,
+        now: Instant,
+    ) -> Option<Transition> {
         let outcome = if took >= self.config.slow_call_duration_threshold {
             Outcome::Slow
         } else {
@@ -208,7 +213,8 @@ impl Breaker {
                 }
                 let streak = self.config.consecutive_failures_threshold > 0
                     && self.consecutive_failures >= self.config.consecutive_failures_threshold;
-                let rates = self.window.len() >= self.config.minimum_number_of_calls && self.over_thresholds();
+                let rates = self.window.len() >= self.config.minimum_number_of_calls
+                    && self.over_thresholds();
                 (streak || rates).then(|| self.move_to(State::Open, now))
             }
             State::HalfOpen => {
@@ -219,7 +225,11 @@ impl Breaker {
                 if self.window.len() < self.config.permitted_calls_in_half_open_state {
                     return None;
                 }
-                let to = if self.over_thresholds() { State::Open } else { State::Closed };
+                let to = if self.over_thresholds() {
+                    State::Open
+                } else {
+                    State::Closed
+                };
                 Some(self.move_to(to, now))
             }
         }
@@ -245,7 +255,8 @@ impl Breaker {
         self.window.clear();
         self.consecutive_failures = 0;
         self.half_open_issued = 0;
-        self.open_until = (to == State::Open).then(|| now + self.config.wait_duration_in_open_state);
+        self.open_until =
+            (to == State::Open).then(|| now + self.config.wait_duration_in_open_state);
         Transition { from, to }
     }
 }
@@ -303,7 +314,13 @@ mod tests {
             }
         }
         let p = admit(&mut b, t);
-        assert_eq!(b.on_failure(p, t), Some(Transition { from: State::Closed, to: State::Open }));
+        assert_eq!(
+            b.on_failure(p, t),
+            Some(Transition {
+                from: State::Closed,
+                to: State::Open
+            })
+        );
         let (r, tr) = b.try_acquire(t + Duration::from_millis(500));
         assert_eq!(r, Err(Duration::from_millis(1500)));
         assert_eq!(tr, None);
@@ -342,14 +359,23 @@ mod tests {
         open_it(&mut b, t);
         let later = t + Duration::from_secs(2);
         let (p1, tr) = b.try_acquire(later);
-        assert_eq!(tr, Some(Transition { from: State::Open, to: State::HalfOpen }));
+        assert_eq!(
+            tr,
+            Some(Transition {
+                from: State::Open,
+                to: State::HalfOpen
+            })
+        );
         let p1 = p1.expect("probe");
         let p2 = admit(&mut b, later);
         assert!(b.try_acquire(later).0.is_err(), "only two probes");
         assert_eq!(b.on_success(p1, Duration::from_millis(1), later), None);
         assert_eq!(
             b.on_success(p2, Duration::from_millis(1), later),
-            Some(Transition { from: State::HalfOpen, to: State::Closed })
+            Some(Transition {
+                from: State::HalfOpen,
+                to: State::Closed
+            })
         );
     }
 
@@ -362,7 +388,11 @@ mod tests {
         let p1 = admit(&mut b, later);
         let p2 = admit(&mut b, later);
         assert_eq!(b.on_failure(p1, later).map(|x| x.to), Some(State::Open));
-        assert_eq!(b.on_success(p2, Duration::ZERO, later), None, "a probe from before the reopen");
+        assert_eq!(
+            b.on_success(p2, Duration::ZERO, later),
+            None,
+            "a probe from before the reopen"
+        );
         assert_eq!(b.state(), State::Open);
     }
 
@@ -379,6 +409,9 @@ mod tests {
         let p3 = admit(&mut b, later);
         let p4 = admit(&mut b, later);
         let _ = b.on_success(p3, Duration::ZERO, later);
-        assert_eq!(b.on_success(p4, Duration::ZERO, later).map(|x| x.to), Some(State::Closed));
+        assert_eq!(
+            b.on_success(p4, Duration::ZERO, later).map(|x| x.to),
+            Some(State::Closed)
+        );
     }
 }

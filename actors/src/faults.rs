@@ -72,7 +72,10 @@ mod tests {
         assert!(fire(Fault::CrashService));
         assert!(fire(Fault::CrashService));
         assert!(!fire(Fault::CrashService));
-        assert_eq!(Fault::parse("panic-in-request"), Some(Fault::PanicInRequest));
+        assert_eq!(
+            Fault::parse("panic-in-request"),
+            Some(Fault::PanicInRequest)
+        );
         assert_eq!(Fault::parse("nope"), None);
     }
 }

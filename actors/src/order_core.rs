@@ -195,16 +195,19 @@ impl OrderCore {
     /// Cancels the order in this shard's store (after its delivery was
     /// cancelled); idempotent.
     pub async fn cancel_locally(&self, q: &ByOrder) -> Reply<Order> {
-        let seq = self.seq_of(&q.order_id).ok_or_else(|| ServiceError::NotFound {
-            what: format!("order {}", q.order_id),
-        })?;
+        let seq = self
+            .seq_of(&q.order_id)
+            .ok_or_else(|| ServiceError::NotFound {
+                what: format!("order {}", q.order_id),
+            })?;
         let now = crate::clock::now();
         let outcome = self
             .repo
             .update(seq, |mut order| {
                 let changed = order.cancel(&now)?;
                 let events = if changed {
-                    let e = Envelope::new(&q.correlation_id, &q.order_id, EventBody::OrderCancelled);
+                    let e =
+                        Envelope::new(&q.correlation_id, &q.order_id, EventBody::OrderCancelled);
                     vec![e.to_stream_event()]
                 } else {
                     Vec::new()
@@ -230,9 +233,14 @@ impl OrderCore {
         let gateway: ActorRef<GatewayMsg> = ractor::registry::where_is(GATEWAY_NAME)
             .ok_or_else(|| ServiceError::unavailable("the payment gateway is restarting"))?
             .into();
-        match gateway.call(GatewayMsg::Status, Some(Duration::from_secs(1))).await {
+        match gateway
+            .call(GatewayMsg::Status, Some(Duration::from_secs(1)))
+            .await
+        {
             Ok(CallResult::Success(s)) => Ok(s),
-            _ => Err(ServiceError::unavailable("the payment gateway did not answer")),
+            _ => Err(ServiceError::unavailable(
+                "the payment gateway did not answer",
+            )),
         }
     }
 }
@@ -241,7 +249,11 @@ impl OrderCore {
 /// customer's cancel means the order must end cancelled, even if this node
 /// crashed between the two steps.
 impl EventHandler for OrderCore {
-    async fn apply(&self, _conn: &mut redis::aio::ConnectionManager, event: Envelope) -> Result<(), String> {
+    async fn apply(
+        &self,
+        _conn: &mut redis::aio::ConnectionManager,
+        event: Envelope,
+    ) -> Result<(), String> {
         let EventBody::DeliveryChanged {
             status: DeliveryStatus::DeliveryCancelled,
         } = event.body
@@ -256,7 +268,9 @@ impl EventHandler for OrderCore {
             order_id: event.order_id.clone(),
         };
         match self.cancel_locally(&q).await {
-            Ok(_) | Err(ServiceError::NotFound { .. }) | Err(ServiceError::Conflict { .. }) => Ok(()),
+            Ok(_) | Err(ServiceError::NotFound { .. }) | Err(ServiceError::Conflict { .. }) => {
+                Ok(())
+            }
             Err(e) => Err(e.to_string()),
         }
     }

@@ -109,7 +109,9 @@ impl Reporter {
 impl Drop for Reporter {
     fn drop(&mut self) {
         if let Some(p) = self.permit.take() {
-            let _ = self.gateway.cast(GatewayMsg::Finished(p, CallEnd::Cancelled));
+            let _ = self
+                .gateway
+                .cast(GatewayMsg::Finished(p, CallEnd::Cancelled));
         }
     }
 }
@@ -127,7 +129,11 @@ fn publish_state(state: State) {
 impl GatewayState {
     fn transitioned(&mut self, t: Option<Transition>) {
         if let Some(t) = t {
-            tracing::warn!(from = t.from.as_str(), to = t.to.as_str(), "payment circuit breaker changed state");
+            tracing::warn!(
+                from = t.from.as_str(),
+                to = t.to.as_str(),
+                "payment circuit breaker changed state"
+            );
             metrics::inc(
                 "kukka_payment_breaker_transitions_total",
                 &[("from", t.from.as_str()), ("to", t.to.as_str())],
@@ -137,7 +143,12 @@ impl GatewayState {
         }
     }
 
-    fn refuse(&mut self, reason: &'static str, retry_after: Duration, reply: RpcReplyPort<Reply<Payment>>) {
+    fn refuse(
+        &mut self,
+        reason: &'static str,
+        retry_after: Duration,
+        reply: RpcReplyPort<Reply<Payment>>,
+    ) {
         self.rejected += 1;
         metrics::inc("kukka_payment_calls_rejected_total", &[("reason", reason)]);
         let secs = retry_after.as_secs_f64().ceil().max(1.0) as u32;
@@ -254,7 +265,13 @@ async fn call_payment(req: ChargeRequest, timeout: Duration) -> Reply<Payment> {
             retry_after_secs: 1,
         });
     };
-    match rpc(&payment, |port| PaymentMsg::Charge(Wire::new(req), port), timeout).await {
+    match rpc(
+        &payment,
+        |port| PaymentMsg::Charge(Wire::new(req), port),
+        timeout,
+    )
+    .await
+    {
         Err(ServiceError::Unavailable { message, .. }) => Err(ServiceError::PaymentUnavailable {
             message,
             retry_after_secs: 1,

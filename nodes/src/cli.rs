@@ -101,8 +101,9 @@ pub struct NodeArgs {
     /// Shared secret of the cluster (from a Secret in Kubernetes).
     #[arg(long, env = "KUKKA_COOKIE", default_value = DEFAULT_COOKIE, hide_default_value = true)]
     pub cookie: String,
-    /// Admin HTTP address (`/healthz`, `/readyz`, `/metrics`); the edge
-    /// serves these on its public address instead.
+    /// Admin HTTP address (`/healthz`, `/readyz`, `/metrics`; every role,
+    /// the edge too, which also serves them on its public address).
+
     #[arg(long, env = "KUKKA_ADMIN_ADDR", default_value = "0.0.0.0:9090")]
     pub admin_addr: SocketAddr,
     /// Public HTTP address of an edge.
@@ -182,7 +183,9 @@ impl NodeArgs {
             sliding_window_size: self.breaker_window_size.max(1),
             minimum_number_of_calls: self.breaker_minimum_calls.max(1),
             failure_rate_threshold: self.breaker_failure_rate,
-            slow_call_duration_threshold: std::time::Duration::from_millis(self.breaker_slow_call_ms),
+            slow_call_duration_threshold: std::time::Duration::from_millis(
+                self.breaker_slow_call_ms,
+            ),
             slow_call_rate_threshold: self.breaker_slow_call_rate,
             consecutive_failures_threshold: self.breaker_consecutive_failures,
             wait_duration_in_open_state: std::time::Duration::from_millis(self.breaker_open_ms),
@@ -263,7 +266,17 @@ mod tests {
 
     #[test]
     fn shards_come_from_statefulset_pod_names() {
-        let mut args = match Cli::parse_from(["kukka", "node", "--role", "order", "--instance", "order-3", "--shard-from-instance"]).command {
+        let mut args = match Cli::parse_from([
+            "kukka",
+            "node",
+            "--role",
+            "order",
+            "--instance",
+            "order-3",
+            "--shard-from-instance",
+        ])
+        .command
+        {
             Command::Node(a) => *a,
             _ => unreachable!("parsed a node command"),
         };

@@ -101,7 +101,9 @@ impl Actor for SeedDialer {
             for addr in addrs.iter().filter(|a| !connected.contains(&a.to_string())) {
                 match ractor_cluster::client_connect(&state.server, *addr).await {
                     Ok(()) => tracing::info!(%seed, %addr, "dialed seed"),
-                    Err(e) => tracing::debug!(%seed, %addr, error = %e, "seed not reachable; will retry"),
+                    Err(e) => {
+                        tracing::debug!(%seed, %addr, error = %e, "seed not reachable; will retry")
+                    }
                 }
             }
         }

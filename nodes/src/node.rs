@@ -100,7 +100,10 @@ pub async fn run(mut args: NodeArgs) -> anyhow::Result<u8> {
             ],
             Some(state),
         ),
-        HttpSurface::Admin(check) => (vec![(args.admin_addr, routes::health::admin_routes(check))], None),
+        HttpSurface::Admin(check) => (
+            vec![(args.admin_addr, routes::health::admin_routes(check))],
+            None,
+        ),
     };
     let surfaces = if args.enable_test_faults {
         kukka_actors::faults::enable();
@@ -143,7 +146,10 @@ pub async fn run(mut args: NodeArgs) -> anyhow::Result<u8> {
         state.start_draining();
     }
     let _ = stop_http.send(true);
-    if tokio::time::timeout(grace, futures_join(servers)).await.is_err() {
+    if tokio::time::timeout(grace, futures_join(servers))
+        .await
+        .is_err()
+    {
         tracing::warn!("in-flight requests did not finish within the grace period");
     }
     let _ = ractor::call_t!(supervisor, SupervisorMsg::Shutdown, 1000);

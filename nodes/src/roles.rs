@@ -59,7 +59,12 @@ pub fn accepting(draining: Arc<AtomicBool>) -> ReadyCheck {
 
 /// A supervised consumer of the event stream in consumer group `group`,
 /// named after this instance.
-pub fn consumer<H: EventHandler>(name: &str, handler: Arc<H>, group: &str, args: &NodeArgs) -> ChildSpec {
+pub fn consumer<H: EventHandler>(
+    name: &str,
+    handler: Arc<H>,
+    group: &str,
+    args: &NodeArgs,
+) -> ChildSpec {
     let redis_url = args.redis_url.clone();
     let group = group.to_string();
     let instance = args.instance();

@@ -142,7 +142,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
     for plan in &plans {
         let seeds: Vec<String> = match plan.role {
             "edge" => vec![addr_of("order"), addr_of("payment"), addr_of("delivery")],
-            "order" => vec![addr_of("payment")],
+            "order" => vec![addr_of("payment"), addr_of("delivery")],
             _ => Vec::new(),
         };
         let admin = format!("127.0.0.1:{}", plan.admin_port);
@@ -161,7 +161,14 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
             "--admin-addr".into(),
             admin.clone(),
             "--http-addr".into(),
-            format!("127.0.0.1:{}", if plan.role == "edge" { args.edge_port } else { 0 }),
+            format!(
+                "127.0.0.1:{}",
+                if plan.role == "edge" {
+                    args.edge_port
+                } else {
+                    0
+                }
+            ),
             "--redis-url".into(),
             redis_url.clone(),
             "--data-dir".into(),

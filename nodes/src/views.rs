@@ -16,7 +16,12 @@ use kukka_storage::{bus, redis_conn};
 #[derive(Clone, Debug, clap::Args)]
 pub struct RebuildArgs {
     /// Redis URL.
-    #[arg(long, env = "KUKKA_REDIS_URL", default_value = "redis://127.0.0.1:6379", hide_default_value = true)]
+    #[arg(
+        long,
+        env = "KUKKA_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_default_value = true
+    )]
     pub redis_url: String,
 }
 
@@ -45,7 +50,10 @@ pub async fn run(cmd: ViewsCommand) -> anyhow::Result<u8> {
                 .await?;
             if !keys.is_empty() {
                 dropped += keys.len() as u64;
-                redis::cmd("DEL").arg(&keys).query_async::<i64>(&mut conn).await?;
+                redis::cmd("DEL")
+                    .arg(&keys)
+                    .query_async::<i64>(&mut conn)
+                    .await?;
             }
             if next == 0 {
                 break;
@@ -66,7 +74,11 @@ pub async fn run(cmd: ViewsCommand) -> anyhow::Result<u8> {
         let Some(last) = page.last() else { break };
         after = last.entry_id.clone();
         for entry in page {
-            let Some(env) = entry.event.ok().and_then(|e| Envelope::from_stream_event(&e).ok()) else {
+            let Some(env) = entry
+                .event
+                .ok()
+                .and_then(|e| Envelope::from_stream_event(&e).ok())
+            else {
                 skipped += 1;
                 continue;
             };

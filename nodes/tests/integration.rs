@@ -3,10 +3,10 @@
 //! HTTP. One test binary (modules below) so linking happens once.
 
 mod integration {
-    pub mod harness;
     mod cancel_saga;
     mod contract;
     mod correlation;
+    pub mod harness;
     mod seed_scenario;
     mod views_rebuild;
 }

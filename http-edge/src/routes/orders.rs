@@ -188,6 +188,9 @@ async fn cancel(id: String, state: EdgeState, cid: String) -> Response {
     }
     .await;
     let resp = respond::result(result, &cid);
-    tracing::info!(status = resp.status().as_u16(), "POST /orders/{{id}}/cancel");
+    tracing::info!(
+        status = resp.status().as_u16(),
+        "POST /orders/{{id}}/cancel"
+    );
     resp
 }

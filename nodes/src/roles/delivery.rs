@@ -44,7 +44,12 @@ pub async fn build(args: &NodeArgs, draining: Arc<AtomicBool>) -> anyhow::Result
     Ok(RoleRuntime {
         children: vec![
             child("delivery-service", move || (DeliveryService, core.clone())),
-            consumer("delivery-consumer", Arc::new(DeliveryHandler), DELIVERY_GROUP, args),
+            consumer(
+                "delivery-consumer",
+                Arc::new(DeliveryHandler),
+                DELIVERY_GROUP,
+                args,
+            ),
             consumer("views-consumer", Arc::new(ViewProjector), VIEWS_GROUP, args),
         ],
         http: HttpSurface::Admin(ready),

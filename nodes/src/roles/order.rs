@@ -45,7 +45,12 @@ pub fn build(args: &NodeArgs, draining: Arc<AtomicBool>) -> anyhow::Result<RoleR
                 move || (OrderService, core.clone())
             }),
             // Forward recovery of the cancel saga (see `OrderCore::apply`).
-            consumer("order-consumer", core.clone(), &format!("order-{}", args.shard), args),
+            consumer(
+                "order-consumer",
+                core.clone(),
+                &format!("order-{}", args.shard),
+                args,
+            ),
         ],
         http: HttpSurface::Admin(accepting(draining)),
         store: Some(store),

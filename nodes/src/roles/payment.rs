@@ -41,7 +41,12 @@ pub fn build(args: &NodeArgs, draining: Arc<AtomicBool>) -> anyhow::Result<RoleR
             }),
             // Every payment shard reads every event (its own group) and acts
             // on the orders it charged.
-            consumer("payment-consumer", core.clone(), &format!("payment-{}", args.shard), args),
+            consumer(
+                "payment-consumer",
+                core.clone(),
+                &format!("payment-{}", args.shard),
+                args,
+            ),
         ],
         http: HttpSurface::Admin(accepting(draining)),
         store: Some(store),

@@ -12,7 +12,8 @@ const WAIT: Duration = Duration::from_secs(20);
 
 async fn events_of(sys: &System, order_id: &str) -> Vec<Value> {
     let mut conn = sys.redis().await;
-    let entries: redis::streams::StreamRangeReply = conn.xrange_all("kukka:events").await.expect("xrange");
+    let entries: redis::streams::StreamRangeReply =
+        conn.xrange_all("kukka:events").await.expect("xrange");
     entries
         .ids
         .iter()
@@ -26,8 +27,10 @@ async fn events_of(sys: &System, order_id: &str) -> Vec<Value> {
 async fn cancelling_refunds_and_cancels_delivery_once() {
     let sys = System::start().await;
     let id = sys.place("PARK").await;
-    sys.get_until(&format!("/myPages/{id}"), WAIT, |v| v["deliveryStatus"] == "DeliveryRequested")
-        .await;
+    sys.get_until(&format!("/myPages/{id}"), WAIT, |v| {
+        v["deliveryStatus"] == "DeliveryRequested"
+    })
+    .await;
 
     let (status, first) = sys.post(&format!("/orders/{id}/cancel"), &json!({})).await;
     assert_eq!(status, 200, "{first}");
@@ -44,9 +47,14 @@ async fn cancelling_refunds_and_cancels_delivery_once() {
         })
         .await;
     assert_eq!(page["customerName"], "PARK");
-    sys.get_until(&format!("/payments/{id}"), WAIT, |v| v["status"] == "PaymentCancelled").await;
-    sys.get_until(&format!("/orderDetails/{id}"), WAIT, |v| v["deliveryStatus"] == "DeliveryCancelled")
-        .await;
+    sys.get_until(&format!("/payments/{id}"), WAIT, |v| {
+        v["status"] == "PaymentCancelled"
+    })
+    .await;
+    sys.get_until(&format!("/orderDetails/{id}"), WAIT, |v| {
+        v["deliveryStatus"] == "DeliveryCancelled"
+    })
+    .await;
 
     let events = events_of(&sys, &id).await;
     let count = |t: &str| events.iter().filter(|e| e["type"] == t).count();
@@ -54,7 +62,9 @@ async fn cancelling_refunds_and_cancels_delivery_once() {
     assert_eq!(count("PaymentCancelled"), 1, "{events:?}");
 
     // The owner cannot ship a cancelled order.
-    let (status, body) = sys.owner_post(&json!({"orderId": id, "status": "DeliveryStarted"})).await;
+    let (status, body) = sys
+        .owner_post(&json!({"orderId": id, "status": "DeliveryStarted"}))
+        .await;
     assert_eq!(status, 409, "{body}");
 }
 
@@ -64,23 +74,37 @@ async fn delivered_orders_cannot_be_cancelled_but_started_ones_can() {
     let delivered = sys.place("CHOI").await;
     let started = sys.place("JUNG").await;
     for id in [&delivered, &started] {
-        sys.get_until(&format!("/deliveries/{id}"), WAIT, |v| v["status"] == "DeliveryRequested").await;
-        let (status, body) = sys.owner_post(&json!({"orderId": id, "status": "DeliveryStarted"})).await;
+        sys.get_until(&format!("/deliveries/{id}"), WAIT, |v| {
+            v["status"] == "DeliveryRequested"
+        })
+        .await;
+        let (status, body) = sys
+            .owner_post(&json!({"orderId": id, "status": "DeliveryStarted"}))
+            .await;
         assert_eq!(status, 200, "{body}");
     }
-    let (status, body) = sys.owner_post(&json!({"orderId": delivered, "status": "Delivered"})).await;
+    let (status, body) = sys
+        .owner_post(&json!({"orderId": delivered, "status": "Delivered"}))
+        .await;
     assert_eq!(status, 200, "{body}");
 
-    let (status, body) = sys.post(&format!("/orders/{delivered}/cancel"), &json!({})).await;
+    let (status, body) = sys
+        .post(&format!("/orders/{delivered}/cancel"), &json!({}))
+        .await;
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"]["code"], "conflict");
     let (_, order) = sys.get(&format!("/orders/{delivered}")).await;
-    assert_eq!(order["status"], "Ordered", "a refused cancel changes nothing");
+    assert_eq!(
+        order["status"], "Ordered",
+        "a refused cancel changes nothing"
+    );
     let (_, payment) = sys.get(&format!("/payments/{delivered}")).await;
     assert_eq!(payment["status"], "PaymentConfirmed");
 
     // A started delivery is recalled.
-    let (status, body) = sys.post(&format!("/orders/{started}/cancel"), &json!({})).await;
+    let (status, body) = sys
+        .post(&format!("/orders/{started}/cancel"), &json!({}))
+        .await;
     assert_eq!(status, 200, "{body}");
     sys.get_until(&format!("/myPages/{started}"), WAIT, |v| {
         v["deliveryStatus"] == "DeliveryCancelled" && v["paymentStatus"] == "PaymentCancelled"

@@ -8,7 +8,10 @@ use serde_json::{json, Value};
 use super::harness::{order_body, System};
 
 async fn counts(sys: &System) -> (usize, usize) {
-    (sys.all_items("/orders", 500).await.len(), sys.all_items("/payments", 500).await.len())
+    (
+        sys.all_items("/orders", 500).await.len(),
+        sys.all_items("/payments", 500).await.len(),
+    )
 }
 
 #[tokio::test]
@@ -27,36 +30,279 @@ async fn bad_input_is_refused_with_a_json_error_and_changes_nothing() {
     let json_ct = "application/json";
     // (what, method, path, content type, body, expected status, expected code)
     let cases: Vec<(&str, &str, &str, &str, Vec<u8>, u16, &str)> = vec![
-        ("malformed", "POST", "/orders", json_ct, b"{\"customerName\":".to_vec(), 400, "malformed_json"),
-        ("empty", "POST", "/orders", json_ct, Vec::new(), 400, "malformed_json"),
-        ("not an object", "POST", "/orders", json_ct, b"[1,2,3]".to_vec(), 400, "validation_failed"),
-        ("a string", "POST", "/orders", json_ct, b"\"hi\"".to_vec(), 400, "validation_failed"),
-        ("wrong content type", "POST", "/orders", "text/plain", order_body("K").to_string().into_bytes(), 415, "unsupported_media_type"),
-        ("missing field", "POST", "/orders", json_ct, with(&|v| { v.as_object_mut().map(|o| o.remove("address")); }).into_bytes(), 400, "validation_failed"),
-        ("wrong type", "POST", "/orders", json_ct, with(&|v| v["customerName"] = json!(42)).into_bytes(), 400, "validation_failed"),
-        ("negative price", "POST", "/orders", json_ct, with(&|v| v["price"] = json!(-100)).into_bytes(), 400, "validation_failed"),
-        ("zero price", "POST", "/orders", json_ct, with(&|v| v["price"] = json!(0)).into_bytes(), 400, "validation_failed"),
-        ("fractional price", "POST", "/orders", json_ct, with(&|v| v["price"] = json!(10.5)).into_bytes(), 400, "validation_failed"),
-        ("huge price", "POST", "/orders", json_ct, with(&|v| v["price"] = json!(1e30)).into_bytes(), 400, "validation_failed"),
-        ("price as string", "POST", "/orders", json_ct, with(&|v| v["price"] = json!("100")).into_bytes(), 400, "validation_failed"),
-        ("qty too big", "POST", "/orders", json_ct, with(&|v| v["qty"] = json!(101)).into_bytes(), 400, "validation_failed"),
-        ("overlong name", "POST", "/orders", json_ct, with(&|v| v["customerName"] = json!("x".repeat(101))).into_bytes(), 400, "validation_failed"),
-        ("blank name", "POST", "/orders", json_ct, with(&|v| v["customerName"] = json!("   ")).into_bytes(), 400, "validation_failed"),
-        ("deeply nested", "POST", "/orders", json_ct, deep.into_bytes(), 400, "malformed_json"),
-        ("invalid utf-8", "POST", "/orders", json_ct, vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}'], 400, "malformed_json"),
-        ("over the body limit", "POST", "/orders", json_ct, huge.into_bytes(), 413, "payload_too_large"),
-        ("unknown route", "GET", "/flowers", json_ct, Vec::new(), 404, "no_route"),
-        ("wrong method", "DELETE", "/orders", json_ct, Vec::new(), 405, "method_not_allowed"),
-        ("limit zero", "GET", "/orders?limit=0", json_ct, Vec::new(), 400, "invalid_query"),
-        ("limit too big", "GET", "/myPages?limit=501", json_ct, Vec::new(), 400, "invalid_query"),
-        ("limit not a number", "GET", "/payments?limit=ten", json_ct, Vec::new(), 400, "invalid_query"),
-        ("garbage cursor", "GET", "/orders?cursor=zz", json_ct, Vec::new(), 400, "invalid_query"),
-        ("garbage view cursor", "GET", "/myPages?cursor=q", json_ct, Vec::new(), 400, "invalid_query"),
-        ("cancel unknown order", "POST", "/orders/7-1/cancel", json_ct, Vec::new(), 503, "unavailable"),
-        ("cancel malformed id", "POST", "/orders/nope/cancel", json_ct, Vec::new(), 404, "not_found"),
-        ("delivery bad status", "OWNER", "/deliveries", json_ct, br#"{"orderId":"0-0","status":"Teleported"}"#.to_vec(), 400, "validation_failed"),
-        ("delivery missing order", "OWNER", "/deliveries", json_ct, br#"{"status":"Delivered"}"#.to_vec(), 400, "validation_failed"),
-        ("delivery not json", "OWNER", "/deliveries", json_ct, b"nope".to_vec(), 400, "malformed_json"),
+        (
+            "malformed",
+            "POST",
+            "/orders",
+            json_ct,
+            b"{\"customerName\":".to_vec(),
+            400,
+            "malformed_json",
+        ),
+        (
+            "empty",
+            "POST",
+            "/orders",
+            json_ct,
+            Vec::new(),
+            400,
+            "malformed_json",
+        ),
+        (
+            "not an object",
+            "POST",
+            "/orders",
+            json_ct,
+            b"[1,2,3]".to_vec(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "a string",
+            "POST",
+            "/orders",
+            json_ct,
+            b"\"hi\"".to_vec(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "wrong content type",
+            "POST",
+            "/orders",
+            "text/plain",
+            order_body("K").to_string().into_bytes(),
+            415,
+            "unsupported_media_type",
+        ),
+        (
+            "missing field",
+            "POST",
+            "/orders",
+            json_ct,
+            with(&|v| {
+                v.as_object_mut().map(|o| o.remove("address"));
+            })
+            .into_bytes(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "wrong type",
+            "POST",
+            "/orders",
+            json_ct,
+            with(&|v| v["customerName"] = json!(42)).into_bytes(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "negative price",
+            "POST",
+            "/orders",
+            json_ct,
+            with(&|v| v["price"] = json!(-100)).into_bytes(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "zero price",
+            "POST",
+            "/orders",
+            json_ct,
+            with(&|v| v["price"] = json!(0)).into_bytes(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "fractional price",
+            "POST",
+            "/orders",
+            json_ct,
+            with(&|v| v["price"] = json!(10.5)).into_bytes(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "huge price",
+            "POST",
+            "/orders",
+            json_ct,
+            with(&|v| v["price"] = json!(1e30)).into_bytes(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "price as string",
+            "POST",
+            "/orders",
+            json_ct,
+            with(&|v| v["price"] = json!("100")).into_bytes(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "qty too big",
+            "POST",
+            "/orders",
+            json_ct,
+            with(&|v| v["qty"] = json!(101)).into_bytes(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "overlong name",
+            "POST",
+            "/orders",
+            json_ct,
+            with(&|v| v["customerName"] = json!("x".repeat(101))).into_bytes(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "blank name",
+            "POST",
+            "/orders",
+            json_ct,
+            with(&|v| v["customerName"] = json!("   ")).into_bytes(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "deeply nested",
+            "POST",
+            "/orders",
+            json_ct,
+            deep.into_bytes(),
+            400,
+            "malformed_json",
+        ),
+        (
+            "invalid utf-8",
+            "POST",
+            "/orders",
+            json_ct,
+            vec![b'{', b'"', 0xff, 0xfe, b'"', b':', b'1', b'}'],
+            400,
+            "malformed_json",
+        ),
+        (
+            "over the body limit",
+            "POST",
+            "/orders",
+            json_ct,
+            huge.into_bytes(),
+            413,
+            "payload_too_large",
+        ),
+        (
+            "unknown route",
+            "GET",
+            "/flowers",
+            json_ct,
+            Vec::new(),
+            404,
+            "no_route",
+        ),
+        (
+            "wrong method",
+            "DELETE",
+            "/orders",
+            json_ct,
+            Vec::new(),
+            405,
+            "method_not_allowed",
+        ),
+        (
+            "limit zero",
+            "GET",
+            "/orders?limit=0",
+            json_ct,
+            Vec::new(),
+            400,
+            "invalid_query",
+        ),
+        (
+            "limit too big",
+            "GET",
+            "/myPages?limit=501",
+            json_ct,
+            Vec::new(),
+            400,
+            "invalid_query",
+        ),
+        (
+            "limit not a number",
+            "GET",
+            "/payments?limit=ten",
+            json_ct,
+            Vec::new(),
+            400,
+            "invalid_query",
+        ),
+        (
+            "garbage cursor",
+            "GET",
+            "/orders?cursor=zz",
+            json_ct,
+            Vec::new(),
+            400,
+            "invalid_query",
+        ),
+        (
+            "garbage view cursor",
+            "GET",
+            "/myPages?cursor=q",
+            json_ct,
+            Vec::new(),
+            400,
+            "invalid_query",
+        ),
+        (
+            "cancel unknown order",
+            "POST",
+            "/orders/7-1/cancel",
+            json_ct,
+            Vec::new(),
+            503,
+            "unavailable",
+        ),
+        (
+            "cancel malformed id",
+            "POST",
+            "/orders/nope/cancel",
+            json_ct,
+            Vec::new(),
+            404,
+            "not_found",
+        ),
+        (
+            "delivery bad status",
+            "OWNER",
+            "/deliveries",
+            json_ct,
+            br#"{"orderId":"0-0","status":"Teleported"}"#.to_vec(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "delivery missing order",
+            "OWNER",
+            "/deliveries",
+            json_ct,
+            br#"{"status":"Delivered"}"#.to_vec(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "delivery not json",
+            "OWNER",
+            "/deliveries",
+            json_ct,
+            b"nope".to_vec(),
+            400,
+            "malformed_json",
+        ),
     ];
     for (what, method, path, ctype, body, status, code) in cases {
         let url = sys.url(path);
@@ -66,13 +312,24 @@ async fn bad_input_is_refused_with_a_json_error_and_changes_nothing() {
             "DELETE" => sys.http.delete(&url),
             _ => sys.http.get(&url),
         };
-        let resp = req.header("content-type", ctype).body(body).send().await.expect("request");
+        let resp = req
+            .header("content-type", ctype)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
         let got = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         assert_eq!(got, status, "{what}: {text}");
-        let v: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: not JSON: {text}"));
+        let v: Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{what}: not JSON: {text}"));
         assert_eq!(v["error"]["code"], code, "{what}: {text}");
-        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}: {text}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{what}: {text}"
+        );
     }
     assert_eq!(counts(&sys).await, before, "no bad request wrote anything");
 }
@@ -96,7 +353,10 @@ async fn walking_pages_sees_every_order_once_while_new_ones_arrive() {
         assert_eq!(status, 200, "{body}");
         let page = body["items"].as_array().cloned().unwrap_or_default();
         assert!(page.len() <= 3);
-        seen.extend(page.iter().filter_map(|o| o["id"].as_str().map(String::from)));
+        seen.extend(
+            page.iter()
+                .filter_map(|o| o["id"].as_str().map(String::from)),
+        );
         if extra < 2 {
             sys.place(&format!("NEW{extra}")).await;
             extra += 1;
@@ -128,10 +388,17 @@ async fn walking_pages_sees_every_order_once_while_new_ones_arrive() {
 async fn an_idempotency_key_places_one_order_and_refuses_another_body() {
     let sys = System::start().await;
     let send = |body: Value, key: &'static str| {
-        let req = sys.http.post(sys.url("/orders")).header("idempotency-key", key).json(&body);
+        let req = sys
+            .http
+            .post(sys.url("/orders"))
+            .header("idempotency-key", key)
+            .json(&body);
         async move {
             let r = req.send().await.expect("request");
-            (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
+            (
+                r.status().as_u16(),
+                r.json::<Value>().await.unwrap_or(Value::Null),
+            )
         }
     };
     let (s1, first) = send(order_body("IDEM"), "key-1").await;
@@ -142,6 +409,9 @@ async fn an_idempotency_key_places_one_order_and_refuses_another_body() {
     assert_eq!(s3, 422, "{other}");
     assert_eq!(other["error"]["code"], "idempotency_key_reused");
     let payments = sys.all_items("/payments", 100).await;
-    let confirmed = payments.iter().filter(|p| p["status"] == "PaymentConfirmed").count();
+    let confirmed = payments
+        .iter()
+        .filter(|p| p["status"] == "PaymentConfirmed")
+        .count();
     assert_eq!(confirmed, 1, "one payment: {payments:?}");
 }

@@ -22,12 +22,18 @@ async fn the_correlation_id_is_in_events_and_every_nodes_logs() {
         .expect("request");
     assert_eq!(resp.status(), 201);
     assert_eq!(resp.headers()["x-correlation-id"], cid);
-    let id = resp.json::<Value>().await.expect("json")["id"].as_str().expect("id").to_string();
-    sys.get_until(&format!("/myPages/{id}"), Duration::from_secs(20), |v| v["deliveryStatus"] == "DeliveryRequested")
-        .await;
+    let id = resp.json::<Value>().await.expect("json")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    sys.get_until(&format!("/myPages/{id}"), Duration::from_secs(20), |v| {
+        v["deliveryStatus"] == "DeliveryRequested"
+    })
+    .await;
 
     let mut conn = sys.redis().await;
-    let entries: redis::streams::StreamRangeReply = conn.xrange_all("kukka:events").await.expect("xrange");
+    let entries: redis::streams::StreamRangeReply =
+        conn.xrange_all("kukka:events").await.expect("xrange");
     let events: Vec<Value> = entries
         .ids
         .iter()
@@ -39,7 +45,10 @@ async fn the_correlation_id_is_in_events_and_every_nodes_logs() {
     for kind in ["OrderPlaced", "PaymentConfirmed", "DeliveryChanged"] {
         assert!(kinds.contains(&kind), "{kind} missing: {kinds:?}");
     }
-    assert!(events.iter().all(|e| e["correlationId"] == cid), "{events:?}");
+    assert!(
+        events.iter().all(|e| e["correlationId"] == cid),
+        "{events:?}"
+    );
 
     for node in ["edge", "order", "payment", "delivery"] {
         let found = super::harness::eventually(Duration::from_secs(10), || async {
@@ -50,11 +59,23 @@ async fn the_correlation_id_is_in_events_and_every_nodes_logs() {
                 .then_some(())
         })
         .await;
-        assert!(found.is_some(), "{node} never logged {cid}:\n{}", sys.log_of(node));
+        assert!(
+            found.is_some(),
+            "{node} never logged {cid}:\n{}",
+            sys.log_of(node)
+        );
     }
 
     // Without a header, the edge makes one up and returns it.
-    let resp = sys.http.get(sys.url("/orders")).send().await.expect("request");
-    let made = resp.headers()["x-correlation-id"].to_str().expect("ascii").to_string();
+    let resp = sys
+        .http
+        .get(sys.url("/orders"))
+        .send()
+        .await
+        .expect("request");
+    let made = resp.headers()["x-correlation-id"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
     assert_eq!(made.len(), 36, "{made}");
 }

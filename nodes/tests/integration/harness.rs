@@ -98,7 +98,10 @@ impl System {
 
     /// The Redis URL of this system.
     pub fn redis_url(&self) -> String {
-        self.run_info("redis")["url"].as_str().expect("redis url").to_string()
+        self.run_info("redis")["url"]
+            .as_str()
+            .expect("redis url")
+            .to_string()
     }
 
     /// A Redis connection to this system's Redis.
@@ -112,7 +115,8 @@ impl System {
 
     /// The text of `logs/<name>.log`.
     pub fn log_of(&self, name: &str) -> String {
-        std::fs::read_to_string(self.dir.path().join("logs").join(format!("{name}.log"))).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("logs").join(format!("{name}.log")))
+            .unwrap_or_default()
     }
 
     /// Every item of a list endpoint, walking all pages.

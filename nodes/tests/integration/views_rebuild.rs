@@ -14,25 +14,43 @@ async fn rebuilt_views_equal_the_live_ones() {
     let c = sys.place("C").await;
     let wait = Duration::from_secs(20);
     for id in [&a, &b, &c] {
-        sys.get_until(&format!("/deliveries/{id}"), wait, |v| v["status"] == "DeliveryRequested").await;
+        sys.get_until(&format!("/deliveries/{id}"), wait, |v| {
+            v["status"] == "DeliveryRequested"
+        })
+        .await;
     }
-    sys.owner_post(&json!({"orderId": a, "status": "DeliveryStarted"})).await;
-    sys.owner_post(&json!({"orderId": a, "status": "Delivered"})).await;
+    sys.owner_post(&json!({"orderId": a, "status": "DeliveryStarted"}))
+        .await;
+    sys.owner_post(&json!({"orderId": a, "status": "Delivered"}))
+        .await;
     sys.post(&format!("/orders/{b}/cancel"), &json!({})).await;
-    sys.get_until(&format!("/myPages/{a}"), wait, |v| v["deliveryStatus"] == "Delivered").await;
+    sys.get_until(&format!("/myPages/{a}"), wait, |v| {
+        v["deliveryStatus"] == "Delivered"
+    })
+    .await;
     sys.get_until(&format!("/myPages/{b}"), wait, |v| {
         v["paymentStatus"] == "PaymentCancelled" && v["deliveryStatus"] == "DeliveryCancelled"
     })
     .await;
 
-    let live: (Vec<Value>, Vec<Value>) = (sys.all_items("/myPages", 2).await, sys.all_items("/orderDetails", 2).await);
+    let live: (Vec<Value>, Vec<Value>) = (
+        sys.all_items("/myPages", 2).await,
+        sys.all_items("/orderDetails", 2).await,
+    );
     assert_eq!(live.0.len(), 3);
     let out = Command::new(env!("CARGO_BIN_EXE_kukka"))
         .args(["views", "rebuild", "--redis-url", &sys.redis_url()])
         .output()
         .expect("run rebuild");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("views rebuilt"));
-    let rebuilt = (sys.all_items("/myPages", 2).await, sys.all_items("/orderDetails", 2).await);
+    let rebuilt = (
+        sys.all_items("/myPages", 2).await,
+        sys.all_items("/orderDetails", 2).await,
+    );
     assert_eq!(rebuilt, live);
 }
