@@ -7,7 +7,11 @@ use serde_json::{json, Value};
 
 use super::harness::{order_body, System};
 
-async fn counts(sys: &System) -> (usize, usize) {
+/// (what, method, path, content type, body, expected status, expected code)
+type Case<'a> = (&'a str, &'a str, &'a str, &'a str, Vec<u8>, u16, &'a str);
+
+async fn counts(
+sys: &System) -> (usize, usize) {
     (
         sys.all_items("/orders", 500).await.len(),
         sys.all_items("/payments", 500).await.len(),
@@ -28,8 +32,8 @@ async fn bad_input_is_refused_with_a_json_error_and_changes_nothing() {
     let deep = "[".repeat(5000) + &"]".repeat(5000);
     let huge = json!({"customerName": "x".repeat(70 * 1024)}).to_string();
     let json_ct = "application/json";
-    // (what, method, path, content type, body, expected status, expected code)
-    let cases: Vec<(&str, &str, &str, &str, Vec<u8>, u16, &str)> = vec![
+    let cases: Vec<Case<'_>> = vec![
+
         (
             "malformed",
             "POST",
