@@ -23,6 +23,8 @@
 //!   to payment (timeout, concurrency limit, circuit breaker).
 //! - [`breaker`]: the circuit breaker state machine, plain code with an
 //!   explicit clock.
+//! - [`reconciler`]: payment reconciliation (voids charges of orders that
+//!   were never established).
 //! - [`relay`]: the outbox relay (sled → Redis stream).
 //! - [`consumer`]: consumer-group readers of the stream, generic over an
 //!   [`consumer::EventHandler`].
@@ -45,6 +47,7 @@ pub mod payment_core;
 pub mod payment_gateway;
 pub mod protocol;
 pub mod read_models;
+pub mod reconciler;
 pub mod relay;
 pub mod remote;
 pub mod service_actors;

@@ -89,8 +89,18 @@ impl OrderCore {
                     Inserted::Fenced => {
                         Err(ServiceError::internal("idempotency keys are never fenced"))
                     }
+                    Inserted::Existing(taken, _) if taken == seq => {
+                        // Payment reconciliation gave up on this order while we
+                        // were slow and fenced the id; its charge is voided.
+                        tracing::warn!("order fenced by reconciliation before it committed");
+                        Err(ServiceError::PaymentUnavailable {
+                            message: "the order could not be confirmed in time".into(),
+                            retry_after_secs: 1,
+                        })
+                    }
                     Inserted::Existing(_, existing) => {
                         // A concurrent retry with the same key won; void our charge.
+
                         self.reject(seq, req.clone(), "duplicate idempotency key".into(), &now)
                             .await?;
                         same_request(Some(existing), &req)
@@ -228,7 +238,42 @@ impl OrderCore {
         }
     }
 
+    /// Settles an order's fate for payment reconciliation: its status if it
+    /// was committed; otherwise it is fenced off as rejected (so a late
+    /// commit is refused) and `Rejected` is answered.
+    #[tracing::instrument(skip_all, fields(correlation_id = %q.correlation_id, order_id = %q.order_id))]
+    pub async fn resolve(&self, q: ByOrder) -> Reply<OrderStatus> {
+        let seq = self
+            .seq_of(&q.order_id)
+            .ok_or_else(|| ServiceError::NotFound {
+                what: format!("order {}", q.order_id),
+            })?;
+        if let Some(order) = self.repo.get(seq)? {
+            return Ok(order.status);
+        }
+        let fence = Order::unconfirmed(q.order_id.clone(), &crate::clock::now());
+        let reason = fence.reject_reason.clone().unwrap_or_default();
+        let event = Envelope::new(
+            &q.correlation_id,
+            &q.order_id,
+            EventBody::OrderRejected { reason },
+        );
+        match self
+            .repo
+            .insert(seq, None, &fence, &[event.to_stream_event()])
+            .await?
+        {
+            Inserted::Existing(_, order) => Ok(order.status),
+            Inserted::New | Inserted::Fenced => {
+                relay::kick();
+                tracing::warn!("uncommitted order fenced off for payment reconciliation");
+                Ok(OrderStatus::Rejected)
+            }
+        }
+    }
+
     /// The payment gateway's state.
+
     pub async fn gateway_status(&self) -> Reply<GatewayStatus> {
         let gateway: ActorRef<GatewayMsg> = ractor::registry::where_is(GATEWAY_NAME)
             .ok_or_else(|| ServiceError::unavailable("the payment gateway is restarting"))?

@@ -7,12 +7,18 @@ use kukka_storage::aggregate_repo::{AggregateRepo, Inserted};
 use rand::Rng;
 use redis::aio::ConnectionManager;
 
+use kukka_storage::StorageError;
+
 use crate::{
     consumer::EventHandler,
-    domain::payment::Payment,
+    domain::{order::OrderStatus, payment::Payment},
     events::{Envelope, EventBody},
-    protocol::{ByOrder, ChargeRequest, ListQuery, Reply, ServiceError, ShardPage},
-    relay,
+    protocol::{
+        order_shard_group, rpc, ByOrder, ChargeRequest, ListQuery, OrderMsg, Reply, ServiceError,
+        ShardPage,
+    },
+    relay, remote,
+    wire::Wire,
 };
 
 /// A payment node's data and settings.
@@ -24,6 +30,9 @@ pub struct PaymentCore {
     pub shard: u32,
     /// Fault injection: every charge waits a random time in this range.
     pub inject_latency: Option<(Duration, Duration)>,
+    /// Charges whose order has not been seen established yet (order id →
+    /// marker), for reconciliation.
+    pub unsettled: sled::Tree,
 }
 
 impl PaymentCore {
@@ -39,6 +48,18 @@ impl PaymentCore {
             };
             tokio::time::sleep(wait).await;
         }
+        // The marker goes first (same group commit as the charge), so no
+        // charge ever exists without one.
+        let marker = Unsettled {
+            charged_at_ms: now_millis(),
+            correlation_id: req.correlation_id.clone(),
+        };
+        self.unsettled
+            .insert(
+                req.order_id.as_bytes(),
+                serde_json::to_vec(&marker).unwrap_or_default(),
+            )
+            .map_err(StorageError::from)?;
         let seq = self.repo.next_seq()?;
         let id = format!("pay-{}-{seq}", self.shard);
         let now = crate::clock::now();
@@ -68,9 +89,14 @@ impl PaymentCore {
                 Ok(payment)
             }
             Inserted::Existing(_, existing) => Ok(existing),
-            Inserted::Fenced => Err(ServiceError::Conflict {
-                message: format!("order {} was already rejected", req.order_id),
-            }),
+            Inserted::Fenced => {
+                self.unsettled
+                    .remove(req.order_id.as_bytes())
+                    .map_err(StorageError::from)?;
+                Err(ServiceError::Conflict {
+                    message: format!("order {} was already rejected", req.order_id),
+                })
+            }
         }
     }
 
@@ -97,19 +123,14 @@ impl PaymentCore {
     /// Refunds (order cancelled) or voids (order rejected) the payment of an
     /// order. If no charge exists yet, the order is fenced so that a charge
     /// still in flight is refused: no charge survives without an order.
-    pub async fn cancel_for_order(&self, env: &Envelope) -> Result<(), String> {
-        let seq = match self
-            .repo
-            .seq_by_key(&env.order_id)
-            .map_err(|e| e.to_string())?
-        {
+    pub async fn cancel_for_order(
+        &self,
+        correlation_id: &str,
+        order_id: &str,
+    ) -> Result<(), StorageError> {
+        let seq = match self.repo.seq_by_key(order_id)? {
             Some(seq) => seq,
-            None => match self
-                .repo
-                .fence(&env.order_id)
-                .await
-                .map_err(|e| e.to_string())?
-            {
+            None => match self.repo.fence(order_id).await? {
                 None => {
                     tracing::info!("no charge yet; order fenced against late charges");
                     return Ok(());
@@ -122,36 +143,119 @@ impl PaymentCore {
             .repo
             .update(seq, |mut p| {
                 let events = if p.cancel(&now) {
-                    let e = Envelope::new(
-                        &env.correlation_id,
-                        &env.order_id,
-                        EventBody::PaymentCancelled {
-                            payment_id: p.id.clone(),
-                        },
-                    );
-                    vec![e.to_stream_event()]
+                    let body = EventBody::PaymentCancelled {
+                        payment_id: p.id.clone(),
+                    };
+                    vec![Envelope::new(correlation_id, order_id, body).to_stream_event()]
                 } else {
                     Vec::new()
                 };
                 Ok::<_, std::convert::Infallible>((p, events))
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
+        self.unsettled.remove(order_id.as_bytes())?;
         if let Ok(Some(p)) = outcome {
             relay::kick();
             tracing::info!(payment_id = %p.id, "payment cancelled");
         }
         Ok(())
     }
+
+    /// The order was established: its charge needs no reconciliation.
+    pub fn settle(&self, order_id: &str) -> Result<(), StorageError> {
+        self.unsettled.remove(order_id.as_bytes())?;
+        Ok(())
+    }
+
+    /// Checks charges whose order has not been seen established for
+    /// `settle_after`: asks the order's shard, and voids the charge if the
+    /// order was never committed (the shard fences the id, so a late commit
+    /// is refused). Returns how many charges were voided.
+    pub async fn reconcile_once(&self, settle_after: Duration, call_timeout: Duration) -> usize {
+        let now_ms = now_millis();
+        let due: Vec<(String, Unsettled)> = self
+            .unsettled
+            .iter()
+            .filter_map(Result::ok)
+            .filter_map(|(k, v)| {
+                let marker: Unsettled = serde_json::from_slice(&v).ok()?;
+                let age = now_ms.saturating_sub(marker.charged_at_ms);
+                (age >= settle_after.as_millis() as u64)
+                    .then(|| (String::from_utf8_lossy(&k).into_owned(), marker))
+            })
+            .collect();
+        let mut voided = 0;
+        for (order_id, marker) in due {
+            let Some(shard) = order_id
+                .split_once('-')
+                .and_then(|(s, _)| s.parse::<u32>().ok())
+            else {
+                let _ = self.settle(&order_id);
+                continue;
+            };
+            let Some(owner) = remote::pick::<OrderMsg>(&order_shard_group(shard)) else {
+                continue;
+            };
+            let q = ByOrder {
+                correlation_id: marker.correlation_id.clone(),
+                order_id: order_id.clone(),
+            };
+            match rpc(
+                &owner,
+                |port| OrderMsg::Resolve(Wire::new(q), port),
+                call_timeout,
+            )
+            .await
+            {
+                Ok(OrderStatus::Ordered) | Ok(OrderStatus::OrderCancelled) => {
+                    let _ = self.settle(&order_id);
+                }
+                Ok(OrderStatus::Rejected) => {
+                    tracing::warn!(%order_id, correlation_id = %marker.correlation_id, "charge without an established order; voiding");
+                    if self
+                        .cancel_for_order(&marker.correlation_id, &order_id)
+                        .await
+                        .is_ok()
+                    {
+                        voided += 1;
+                        crate::metrics::inc(
+                            "kukka_payments_reconciled_total",
+                            &[("outcome", "voided")],
+                        );
+                    }
+                }
+                Err(e) => tracing::debug!(%order_id, error = %e, "cannot reconcile yet"),
+            }
+        }
+        voided
+    }
+}
+
+/// A charge whose order has not been seen established yet.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Unsettled {
+    charged_at_ms: u64,
+    correlation_id: String,
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl EventHandler for PaymentCore {
     async fn apply(&self, _conn: &mut ConnectionManager, event: Envelope) -> Result<(), String> {
-        match event.body {
+        let result = match event.body {
             EventBody::OrderCancelled | EventBody::OrderRejected { .. } => {
-                self.cancel_for_order(&event).await
+                self.cancel_for_order(&event.correlation_id, &event.order_id)
+                    .await
             }
+            EventBody::OrderPlaced { .. } => self.settle(&event.order_id),
             _ => Ok(()),
-        }
+        };
+        result.map_err(|e| e.to_string())
     }
 }

@@ -219,7 +219,15 @@ pub enum OrderMsg {
     /// Cancel an order.
     #[rpc]
     Cancel(Wire<ByOrder>, RpcReplyPort<Wire<Reply<Order>>>),
+    /// For payment reconciliation: the order's status, fencing it off as
+    /// rejected if it was never committed.
+    #[rpc]
+    Resolve(
+        Wire<ByOrder>,
+        RpcReplyPort<Wire<Reply<crate::domain::order::OrderStatus>>>,
+    ),
     /// The shard's payment gateway and breaker.
+
     #[rpc]
     Status(Wire<()>, RpcReplyPort<Wire<Reply<GatewayStatus>>>),
 }

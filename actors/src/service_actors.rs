@@ -80,6 +80,9 @@ impl Actor for OrderService {
                 serve(reply, async move { core.cancel(q.into_inner()?).await })
             }
             OrderMsg::Status(_, reply) => serve(reply, async move { core.gateway_status().await }),
+            OrderMsg::Resolve(q, reply) => {
+                serve(reply, async move { core.resolve(q.into_inner()?).await })
+            }
         }
         Ok(())
     }

@@ -167,6 +167,10 @@ pub struct NodeArgs {
     /// Deadline of the edge's calls to service actors, in milliseconds.
     #[arg(long, env = "KUKKA_CALL_TIMEOUT_MS", default_value_t = 5000)]
     pub call_timeout_ms: u64,
+    /// A payment node checks a charge whose order it has not seen established
+    /// after this long (ms), and voids it if the order never committed.
+    #[arg(long, env = "KUKKA_RECONCILE_AFTER_MS", default_value_t = 10_000)]
+    pub reconcile_after_ms: u64,
     /// Accept `POST /faults/<kind>?times=N` on the admin address (tests and
     /// experiments only).
     #[arg(long, env = "KUKKA_ENABLE_TEST_FAULTS", default_value_t = false)]

@@ -74,8 +74,9 @@ impl<T: Serialize + DeserializeOwned> AggregateRepo<T> {
     }
 
     /// Stores a new record under `seq` (and `key`, if given) with its events,
-    /// durably. If `key` is taken, nothing is written and the existing record
-    /// is returned.
+    /// durably. If `seq` or `key` is taken, nothing is written and the
+    /// existing record is returned (so a record fenced off by someone else
+    /// under `seq` is never overwritten).
     pub async fn insert(
         &self,
         seq: u64,
@@ -85,6 +86,9 @@ impl<T: Serialize + DeserializeOwned> AggregateRepo<T> {
     ) -> Result<Inserted<T>, StorageError> {
         let bytes = encode(record);
         let result = (&self.records, &self.by_key, &self.outbox).transaction(|(r, b, o)| {
+            if let Some(rec) = r.get(seq.to_be_bytes())? {
+                return Ok(Some(Some((seq, rec))));
+            }
             if let Some(k) = key {
                 if let Some(existing) = b.get(k.as_bytes())? {
                     let seq = seq_of(&existing);
@@ -275,6 +279,14 @@ mod tests {
             Inserted::Existing(s1, "a".to_string())
         );
         assert_eq!(repo.len(), 1, "a duplicate key writes nothing");
+        assert_eq!(
+            repo.insert(s1, None, &"again".to_string(), &[ev("e2")])
+                .await
+                .expect("insert"),
+            Inserted::Existing(s1, "a".to_string()),
+            "a taken sequence number is never overwritten"
+        );
+
         assert_eq!(outbox::pending(repo.outbox(), 10).expect("outbox").len(), 1);
 
         let changed = repo

@@ -61,6 +61,22 @@ impl Order {
         Self::from_new(id, new, OrderStatus::Rejected, None, Some(reason), now)
     }
 
+    /// A record fencing off an order id whose placement never completed
+    /// (found by payment reconciliation): it is rejected, and a late commit
+    /// of the real order under the same id is refused.
+    pub fn unconfirmed(id: String, now: &str) -> Self {
+        let empty = NewOrder {
+            customer_name: String::new(),
+            phone_number: String::new(),
+            address: String::new(),
+            flower_type: String::new(),
+            price: 0,
+            qty: 0,
+        };
+        let reason = "placement did not complete; payment reconciliation voided it".to_string();
+        Self::from_new(id, empty, OrderStatus::Rejected, None, Some(reason), now)
+    }
+
     fn from_new(
         id: String,
         new: NewOrder,

@@ -8,6 +8,7 @@ use std::{
 
 use kukka_actors::{
     payment_core::PaymentCore,
+    reconciler::{PaymentReconciler, ReconcilerArgs},
     relay::{OutboxRelay, RelayArgs, RELAY_NAME},
     service_actors::PaymentService,
     supervisor::child,
@@ -27,7 +28,13 @@ pub fn build(args: &NodeArgs, draining: Arc<AtomicBool>) -> anyhow::Result<RoleR
         inject_latency: args
             .inject_latency_ms
             .map(|(a, b)| (Duration::from_millis(a), Duration::from_millis(b))),
+        unsettled: store.tree("payments.unsettled")?,
     });
+    let reconciler = ReconcilerArgs {
+        core: core.clone(),
+        settle_after: Duration::from_millis(args.reconcile_after_ms),
+        every: Duration::from_millis((args.reconcile_after_ms / 4).clamp(200, 5000)),
+    };
     let relay_args = RelayArgs {
         outbox: repo.outbox().clone(),
         redis_url: args.redis_url.clone(),
@@ -38,6 +45,9 @@ pub fn build(args: &NodeArgs, draining: Arc<AtomicBool>) -> anyhow::Result<RoleR
             child("payment-service", {
                 let core = core.clone();
                 move || (PaymentService, core.clone())
+            }),
+            child("payment-reconciler", move || {
+                (PaymentReconciler, reconciler.clone())
             }),
             // Every payment shard reads every event (its own group) and acts
             // on the orders it charged.
