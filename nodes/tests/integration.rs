@@ -7,6 +7,7 @@ mod integration {
     mod contract;
     mod correlation;
     pub mod harness;
+    mod resilience;
     mod seed_scenario;
     mod views_rebuild;
 }

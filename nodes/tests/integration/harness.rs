@@ -145,6 +145,64 @@ impl System {
         body["id"].as_str().expect("id").to_string()
     }
 
+    /// The pid in `run/<name>.json`.
+    pub fn pid_of(&self, name: &str) -> u32 {
+        self.run_info(name)["pid"].as_u64().expect("pid") as u32
+    }
+
+    /// Sends `sig` to the process in `run/<name>.json`.
+    pub fn signal(&self, name: &str, sig: i32) {
+        assert!(
+            kukka_nodes::signals::send(self.pid_of(name), sig),
+            "signal {sig} to {name}"
+        );
+    }
+
+    /// `http://<adminAddr>` of a node.
+    pub fn admin(&self, name: &str) -> String {
+        format!(
+            "http://{}",
+            self.run_info(name)["adminAddr"]
+                .as_str()
+                .expect("adminAddr")
+        )
+    }
+
+    /// Waits until `up` has restarted `name` (new pid) and the edge is ready.
+    pub async fn wait_restarted(&self, name: &str, old_pid: u32, within: Duration) {
+        let restarted = eventually(within, || async {
+            let info =
+                std::fs::read_to_string(self.dir.path().join("run").join(format!("{name}.json")))
+                    .ok()?;
+            let v: Value = serde_json::from_str(&info).ok()?;
+            let pid = v["pid"].as_u64()? as u32;
+            let (status, _) = self.get("/readyz").await;
+            (pid != old_pid && status == 200).then_some(())
+        })
+        .await;
+        assert!(
+            restarted.is_some(),
+            "{name} was not restarted and ready:\n{}",
+            self.logs()
+        );
+    }
+
+    /// The value of a series on a node's `/metrics` (e.g.
+    /// `kukka_payment_breaker_state{state="open"}`).
+    pub async fn metric(&self, node: &str, series: &str) -> Option<f64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.admin(node)))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+    }
+
     /// Every log file, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
