@@ -4,6 +4,7 @@
 
 mod integration {
     mod cancel_saga;
+    mod chaos;
     mod contract;
     mod correlation;
     pub mod harness;
