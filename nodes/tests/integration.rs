@@ -5,6 +5,7 @@
 mod integration {
     mod cancel_saga;
     mod chaos;
+    mod consumer_groups;
     mod contract;
     mod correlation;
     pub mod harness;

@@ -26,7 +26,11 @@ async fn acknowledged_orders_survive_kill_dash_nine_of_every_node() {
             let mut n = 0u32;
             while !stop.load(Ordering::SeqCst) && n < 5000 {
                 n += 1;
-                let sent = http.post(&url).json(&order_body(&format!("L{w}-{n}"))).send().await;
+                let sent = http
+                    .post(&url)
+                    .json(&order_body(&format!("L{w}-{n}")))
+                    .send()
+                    .await;
                 match sent {
                     Ok(r) if r.status() == 201 => {
                         if let Ok(v) = r.json::<serde_json::Value>().await {
@@ -47,9 +51,11 @@ async fn acknowledged_orders_survive_kill_dash_nine_of_every_node() {
     let grow = |from: usize| {
         let acked = acked.clone();
         async move {
-            eventually(Duration::from_secs(30), || async { (acked.lock().expect("lock").len() > from + 20).then_some(()) })
-                .await
-                .expect("orders keep being accepted");
+            eventually(Duration::from_secs(30), || async {
+                (acked.lock().expect("lock").len() > from + 20).then_some(())
+            })
+            .await
+            .expect("orders keep being accepted");
         }
     };
     grow(0).await;
@@ -67,7 +73,8 @@ async fn acknowledged_orders_survive_kill_dash_nine_of_every_node() {
     // Redis killed and restarted from its append-only file.
     let pid = sys.pid_of("redis");
     sys.signal("redis", libc::SIGKILL);
-    sys.wait_restarted("redis", pid, Duration::from_secs(60)).await;
+    sys.wait_restarted("redis", pid, Duration::from_secs(60))
+        .await;
     grow(acked_now()).await;
     stop.store(true, Ordering::SeqCst);
     for l in load {
@@ -85,8 +92,10 @@ async fn acknowledged_orders_survive_kill_dash_nine_of_every_node() {
     assert!(lost.is_empty(), "lost acknowledged orders: {lost:?}");
     // Every acknowledged order's payment and my page converge.
     for id in &acked {
-        sys.get_until(&format!("/payments/{id}"), Duration::from_secs(30), |p| p["status"] == "PaymentConfirmed")
-            .await;
+        sys.get_until(&format!("/payments/{id}"), Duration::from_secs(30), |p| {
+            p["status"] == "PaymentConfirmed"
+        })
+        .await;
     }
     let all_views = eventually(Duration::from_secs(60), || async {
         let pages = sys.all_items("/myPages", 500).await;
@@ -101,14 +110,22 @@ async fn acknowledged_orders_survive_kill_dash_nine_of_every_node() {
         ok.then_some(pages.len())
     })
     .await;
-    assert!(all_views.is_some(), "my pages did not converge:\n{}", sys.logs());
+    assert!(
+        all_views.is_some(),
+        "my pages did not converge:\n{}",
+        sys.logs()
+    );
     let orphans = eventually(Duration::from_secs(60), || async {
         let payments = sys.all_items("/payments", 500).await;
         let orders = sys.all_items("/orders", 500).await;
         let orphans = payments
             .iter()
             .filter(|p| p["status"] == "PaymentConfirmed")
-            .filter(|p| !orders.iter().any(|o| o["id"] == p["orderId"] && o["status"] == "Ordered"))
+            .filter(|p| {
+                !orders
+                    .iter()
+                    .any(|o| o["id"] == p["orderId"] && o["status"] == "Ordered")
+            })
             .count();
         (orphans == 0).then_some(orphans)
     })
@@ -120,5 +137,10 @@ async fn acknowledged_orders_survive_kill_dash_nine_of_every_node() {
         refused.lock().expect("lock"),
         orphans
     );
-    assert_eq!(orphans, Some(0), "charges without an order remain:\n{}", sys.logs());
+    assert_eq!(
+        orphans,
+        Some(0),
+        "charges without an order remain:\n{}",
+        sys.logs()
+    );
 }
