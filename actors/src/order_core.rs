@@ -273,7 +273,6 @@ impl OrderCore {
     }
 
     /// The payment gateway's state.
-
     pub async fn gateway_status(&self) -> Reply<GatewayStatus> {
         let gateway: ActorRef<GatewayMsg> = ractor::registry::where_is(GATEWAY_NAME)
             .ok_or_else(|| ServiceError::unavailable("the payment gateway is restarting"))?

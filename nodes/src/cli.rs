@@ -175,6 +175,10 @@ pub struct NodeArgs {
     /// experiments only).
     #[arg(long, env = "KUKKA_ENABLE_TEST_FAULTS", default_value_t = false)]
     pub enable_test_faults: bool,
+    /// On SIGTERM, how long to keep serving with `/readyz` at 503 before
+    /// stopping, so load balancers stop sending (Kubernetes: a few seconds).
+    #[arg(long, env = "KUKKA_DRAIN_DELAY_MS", default_value_t = 0)]
+    pub drain_delay_ms: u64,
     /// How long a stopping node waits for in-flight work, in milliseconds.
     #[arg(long, env = "KUKKA_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
@@ -245,6 +249,10 @@ pub struct UpArgs {
     /// Where everything is kept: `run/`, `logs/`, Redis and sled data.
     #[arg(long, env = "KUKKA_DATA_DIR", default_value = "./.kukka")]
     pub data_dir: PathBuf,
+    /// Nodes of each role: order and payment run as shards 0..N, edges on
+    /// consecutive ports from `--edge-port`.
+    #[arg(long, env = "KUKKA_REPLICAS", default_value_t = 1)]
+    pub replicas: u32,
     /// Use this Redis instead of starting a private `redis-server`.
     #[arg(long, env = "KUKKA_REDIS_URL")]
     pub redis_url: Option<String>,

@@ -16,6 +16,7 @@ use std::{
 };
 
 use anyhow::Context;
+use kukka_actors::service_actors::{drain, in_flight, wait_idle};
 use kukka_actors::supervisor::{
     child, RestartPolicy, RootSupervisor, SupervisorArgs, SupervisorMsg,
 };
@@ -34,6 +35,9 @@ async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {
         let _ = h.await;
     }
 }
+
+/// How long a draining node keeps answering "retry" to late messages.
+const LINGER: Duration = Duration::from_millis(250);
 
 /// Exit code when the supervisor gave up.
 pub const EXIT_ESCALATED: u8 = 70;
@@ -141,10 +145,29 @@ pub async fn run(mut args: NodeArgs) -> anyhow::Result<u8> {
         }
     };
     let grace = Duration::from_millis(args.shutdown_grace_ms);
+    // 1. Readiness turns 503 at once; nothing is restarted any more.
     draining.store(true, std::sync::atomic::Ordering::SeqCst);
     if let Some(state) = &edge {
         state.start_draining();
     }
+    let _ = ractor::call_t!(supervisor, SupervisorMsg::Shutdown, 1000);
+    // 2. Give load balancers time to notice (Kubernetes endpoints).
+    if args.drain_delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(args.drain_delay_ms)).await;
+    }
+    // 3. Leave the process groups (no new cluster requests are routed here)
+    //    and let the requests in flight finish.
+    drain();
+    if !wait_idle(grace).await {
+        tracing::warn!(
+            in_flight = in_flight(),
+            "requests still in flight after the grace period"
+        );
+    }
+    // Messages already on the wire when the groups changed still get a
+    // clean "retry" answer for a moment before the actors stop.
+    tokio::time::sleep(LINGER).await;
+    // 4. Stop taking HTTP requests; finish those in flight.
     let _ = stop_http.send(true);
     if tokio::time::timeout(grace, futures_join(servers))
         .await
@@ -152,7 +175,7 @@ pub async fn run(mut args: NodeArgs) -> anyhow::Result<u8> {
     {
         tracing::warn!("in-flight requests did not finish within the grace period");
     }
-    let _ = ractor::call_t!(supervisor, SupervisorMsg::Shutdown, 1000);
+    // 5. Stop the actors, flush sled, leave the cluster.
     supervisor.stop_children_and_wait(None, Some(grace)).await;
     supervisor.stop(None);
     let _ = tokio::time::timeout(grace, supervisor_handle).await;

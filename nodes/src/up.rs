@@ -4,9 +4,13 @@
 //! child process per role, each with its data under `--data-dir`. For every
 //! child it writes `run/<name>.json` with at least `pid` and `adminAddr`
 //! (Redis: `pid` and `url`) and rewrites it when the child is restarted.
-//! A child that dies is restarted with backoff. SIGTERM or Ctrl-C stops the
-//! children gracefully (edge first, Redis last) and removes the run files.
+//! A child that dies is restarted with backoff. `--replicas N` runs N of each
+//! role (order and payment as shards 0..N, edges on consecutive ports).
+//! SIGHUP performs a rolling restart of every node, one at a time. SIGTERM
+//! or Ctrl-C stops the children gracefully (edges first, Redis last) and
+//! removes the run files.
 
+pub mod plan;
 pub mod probe;
 pub mod process;
 
@@ -31,13 +35,6 @@ fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
         .unwrap_or(false)
-}
-
-struct NodePlan {
-    name: &'static str,
-    role: &'static str,
-    cluster_port: u16,
-    admin_port: u16,
 }
 
 /// Runs the system until SIGTERM/SIGINT.
@@ -106,94 +103,22 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
         }
     };
 
-    let plans = [
-        NodePlan {
-            name: "payment",
-            role: "payment",
-            cluster_port: free_port()?,
-            admin_port: free_port()?,
-        },
-        NodePlan {
-            name: "order",
-            role: "order",
-            cluster_port: free_port()?,
-            admin_port: free_port()?,
-        },
-        NodePlan {
-            name: "delivery",
-            role: "delivery",
-            cluster_port: free_port()?,
-            admin_port: free_port()?,
-        },
-        NodePlan {
-            name: "edge",
-            role: "edge",
-            cluster_port: free_port()?,
-            admin_port: free_port()?,
-        },
-    ];
-    let addr_of = |role: &str| -> String {
-        plans
-            .iter()
-            .find(|p| p.role == role)
-            .map(|p| format!("127.0.0.1:{}", p.cluster_port))
-            .unwrap_or_default()
-    };
-    for plan in &plans {
-        let seeds: Vec<String> = match plan.role {
-            "edge" => vec![addr_of("order"), addr_of("payment"), addr_of("delivery")],
-            "order" => vec![addr_of("payment"), addr_of("delivery")],
-            _ => Vec::new(),
-        };
-        let admin = format!("127.0.0.1:{}", plan.admin_port);
-        let mut node_args: Vec<String> = vec![
-            "node".into(),
-            "--role".into(),
-            plan.role.into(),
-            "--instance".into(),
-            plan.name.into(),
-            "--cluster-bind".into(),
-            "127.0.0.1".into(),
-            "--cluster-host".into(),
-            "127.0.0.1".into(),
-            "--cluster-port".into(),
-            plan.cluster_port.to_string(),
-            "--admin-addr".into(),
-            admin.clone(),
-            "--http-addr".into(),
-            format!(
-                "127.0.0.1:{}",
-                if plan.role == "edge" {
-                    args.edge_port
-                } else {
-                    0
-                }
-            ),
-            "--redis-url".into(),
-            redis_url.clone(),
-            "--data-dir".into(),
-            dir.join(plan.name).to_string_lossy().into_owned(),
-            "--log-format".into(),
-            log_format.into(),
-        ];
-        if !seeds.is_empty() {
-            node_args.push("--seed".into());
-            node_args.push(seeds.join(","));
-        }
-        let mut node = Managed::new(
-            plan.name,
+    let plans = plan::plan(args.replicas.max(1), args.edge_port, free_port)?;
+    for node in &plans {
+        let mut m = Managed::new(
+            &node.name,
             exe.clone(),
-            node_args,
-            vec![("KUKKA_OWNER_TOKEN".into(), owner_token.clone())],
+            node.args(&plans, &dir, log_format),
+            vec![
+                ("KUKKA_OWNER_TOKEN".into(), owner_token.clone()),
+                ("KUKKA_REDIS_URL".into(), redis_url.clone()),
+            ],
             &dir,
-            if plan.role == "edge" {
-                json!({"adminAddr": admin, "httpAddr": format!("127.0.0.1:{}", args.edge_port), "clusterAddr": addr_of(plan.role), "role": plan.role})
-            } else {
-                json!({"adminAddr": admin, "clusterAddr": addr_of(plan.role), "role": plan.role})
-            },
-        );
-        node.start()?;
-        procs.push(node);
+            node.run_info(),
+        )
+        .with_readiness(node.admin_addr(), plan::expected_sessions(node, &plans));
+        m.start()?;
+        procs.push(m);
     }
 
     let edge_url = format!("http://127.0.0.1:{}", args.edge_port);
@@ -203,10 +128,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
     tokio::pin!(ready);
     let stop = signals::terminate();
     tokio::pin!(stop);
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut announced = false;
     loop {
         tokio::select! {
             _ = &mut stop => break,
+            _ = hangup.recv() => rolling_restart(&mut procs).await,
             ok = &mut ready, if !announced => {
                 announced = true;
                 if ok {
@@ -228,6 +155,38 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
     }
     clean_run_dir(&dir);
     Ok(0)
+}
+
+/// Restarts every node, one at a time, each replacement ready and rejoined
+/// before the next goes (Redis is left alone), as a Kubernetes rolling
+/// update would.
+async fn rolling_restart(procs: &mut [Managed]) {
+    tracing::info!("rolling restart: begin");
+    for i in 0..procs.len() {
+        if !procs[i].is_node() {
+            continue;
+        }
+        procs[i].stop(Duration::from_secs(15)).await;
+        if let Err(e) = procs[i].start() {
+            tracing::error!(error = %e, "rolling restart: cannot start a replacement");
+            continue;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !procs[i].is_ready().await {
+            if std::time::Instant::now() > deadline {
+                tracing::error!(
+                    child = procs[i].name(),
+                    "rolling restart: replacement not ready; going on"
+                );
+                break;
+            }
+            for p in procs.iter_mut() {
+                p.supervise();
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tracing::info!("rolling restart: done");
 }
 
 fn clean_run_dir(dir: &Path) {

@@ -10,6 +10,8 @@ mod integration {
     mod correlation;
     pub mod harness;
     mod resilience;
+    mod scale_out;
+    mod security;
     mod seed_scenario;
     mod views_rebuild;
 }

@@ -1,4 +1,5 @@
-//! Waiting for Redis and for the edge to be ready.
+//! Waiting for Redis and for nodes to be ready, with a minimal HTTP/1.1 GET
+//! (so `kukka up` needs no HTTP client).
 
 use std::time::{Duration, Instant};
 
@@ -21,21 +22,39 @@ pub async fn wait_for_redis(url: &str, within: Duration) -> anyhow::Result<()> {
     }
 }
 
-/// The status code of `GET path` on `addr`, if it answered.
-pub async fn http_status(addr: &str, path: &str) -> Option<u16> {
-    let mut s = tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr))
+/// `GET path` on `addr`: status code and body, if it answered.
+pub async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let connect = tokio::net::TcpStream::connect(addr);
+    let mut s = tokio::time::timeout(Duration::from_secs(1), connect)
         .await
         .ok()?
         .ok()?;
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.ok()?;
-    let mut buf = vec![0u8; 64];
-    let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(2), s.read_to_end(&mut buf))
         .await
         .ok()?
         .ok()?;
-    let head = std::str::from_utf8(&buf[..n]).ok()?;
-    head.split_whitespace().nth(1)?.parse().ok()
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((status, body))
+}
+
+/// The status code of `GET path` on `addr`, if it answered.
+pub async fn http_status(addr: &str, path: &str) -> Option<u16> {
+    http_get(addr, path).await.map(|(s, _)| s)
+}
+
+/// The value of an unlabelled series on a node's `/metrics`.
+pub async fn metric(addr: &str, name: &str) -> Option<f64> {
+    let (_, body) = http_get(addr, "/metrics").await?;
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
 /// Waits until `GET /readyz` on `addr` answers 200; `false` on timeout.

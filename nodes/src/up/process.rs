@@ -26,6 +26,7 @@ pub struct Managed {
     started: Instant,
     failures: u32,
     restart_at: Option<Instant>,
+    readiness: Option<(String, usize)>,
 }
 
 impl Managed {
@@ -50,7 +51,38 @@ impl Managed {
             started: Instant::now(),
             failures: 0,
             restart_at: None,
+            readiness: None,
         }
+    }
+
+    /// Makes this a cluster node whose readiness is its admin `/readyz`
+    /// plus `sessions` joined cluster sessions.
+    pub fn with_readiness(mut self, admin_addr: String, sessions: usize) -> Self {
+        self.readiness = Some((admin_addr, sessions));
+        self
+    }
+
+    /// Whether this is a cluster node (not Redis).
+    pub fn is_node(&self) -> bool {
+        self.readiness.is_some()
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Ready and fully rejoined (for rolling restarts).
+    pub async fn is_ready(&self) -> bool {
+        let Some((addr, sessions)) = &self.readiness else {
+            return true;
+        };
+        if super::probe::http_status(addr, "/readyz").await != Some(200) {
+            return false;
+        }
+        super::probe::metric(addr, "kukka_cluster_sessions")
+            .await
+            .is_some_and(|n| n as usize >= *sessions)
     }
 
     /// Starts the process and writes its run file.

@@ -23,7 +23,7 @@ pub struct System {
 /// The owner token the test systems use.
 pub const OWNER: &str = "test-owner-token";
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -34,12 +34,18 @@ impl System {
     /// Starts `kukka up` with extra environment and waits until the edge is
     /// ready.
     pub async fn start_with(env: &[(&str, &str)]) -> System {
+        Self::start_with_args(env, &[]).await
+    }
+
+    /// Starts `kukka up` with extra environment and arguments.
+    pub async fn start_with_args(env: &[(&str, &str)], args: &[&str]) -> System {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("up.log")).expect("log");
         let child = Command::new(env!("CARGO_BIN_EXE_kukka"))
             .args(["up", "--edge-port", &port.to_string(), "--data-dir"])
             .arg(dir.path())
+            .args(args)
             .env("KUKKA_OWNER_TOKEN", OWNER)
             // Tests share two cores; a generous payment deadline keeps tests
             // that are not about timeouts from failing on a busy machine.
@@ -143,6 +149,11 @@ impl System {
         let (status, body) = self.post("/orders", &order_body(name)).await;
         assert_eq!(status, 201, "{body}");
         body["id"].as_str().expect("id").to_string()
+    }
+
+    /// The pid of `kukka up` itself.
+    pub fn up_pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The pid in `run/<name>.json`.
@@ -305,6 +316,11 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts one and waits until it answers.
     pub async fn start() -> RedisServer {
+        Self::start_with_password(None).await
+    }
+
+    /// Starts one that requires `password` (if given).
+    pub async fn start_with_password(password: Option<&str>) -> RedisServer {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let child = Command::new("redis-server")
@@ -320,10 +336,18 @@ impl RedisServer {
             ])
             .arg("--dir")
             .arg(dir.path())
+            .args(
+                password
+                    .map(|p| vec!["--requirepass", p])
+                    .unwrap_or_default(),
+            )
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be on the PATH (apt-get install redis-server)");
-        let url = format!("redis://127.0.0.1:{port}");
+        let url = match password {
+            Some(p) => format!("redis://:{p}@127.0.0.1:{port}"),
+            None => format!("redis://127.0.0.1:{port}"),
+        };
         let up = eventually(Duration::from_secs(10), || async {
             let client = redis::Client::open(url.as_str()).ok()?;
             let mut c = client.get_multiplexed_async_connection().await.ok()?;

@@ -1,0 +1,120 @@
+//! Cluster membership is by cookie; secrets come from the environment;
+//! Redis with a password works.
+
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use super::harness::{eventually, free_port, RedisServer, System};
+
+#[tokio::test]
+async fn a_node_with_a_wrong_cookie_is_refused_and_disturbs_nobody() {
+    let sys = System::start().await;
+    let seeds: Vec<String> = ["order", "payment", "delivery"]
+        .iter()
+        .map(|n| {
+            sys.run_info(n)["clusterAddr"]
+                .as_str()
+                .expect("clusterAddr")
+                .to_string()
+        })
+        .collect();
+    let admin = format!("127.0.0.1:{}", free_port());
+    let log = std::fs::File::create(sys.dir.path().join("intruder.log")).expect("log");
+    let mut intruder = Command::new(env!("CARGO_BIN_EXE_kukka"))
+        .args([
+            "node",
+            "--role",
+            "edge",
+            "--cookie",
+            "not-the-cookie",
+            "--cluster-bind",
+            "127.0.0.1",
+        ])
+        .args([
+            "--cluster-port",
+            &free_port().to_string(),
+            "--admin-addr",
+            &admin,
+        ])
+        .args([
+            "--http-addr",
+            &format!("127.0.0.1:{}", free_port()),
+            "--redis-url",
+            &sys.redis_url(),
+        ])
+        .args(["--seed", &seeds.join(",")])
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn intruder");
+    // The intruder starts serving its probes but never joins anything.
+    let answering = eventually(Duration::from_secs(20), || async {
+        let r = sys
+            .http
+            .get(format!("http://{admin}/readyz"))
+            .send()
+            .await
+            .ok()?;
+        Some(r.json::<serde_json::Value>().await.ok()?)
+    })
+    .await
+    .expect("the intruder's probes answer");
+    assert_eq!(answering["checks"]["order"], false, "{answering}");
+    // While it keeps dialing with the wrong cookie, the cluster works.
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        sys.place("HEALTHY").await;
+        let r = sys
+            .http
+            .get(format!("http://{admin}/readyz"))
+            .send()
+            .await
+            .expect("probe");
+        let v: serde_json::Value = r.json().await.expect("json");
+        assert_eq!(v["checks"]["order"], false, "the intruder joined: {v}");
+    }
+    let _ = intruder.kill();
+    let _ = intruder.wait();
+    let (status, _) = sys.get("/readyz").await;
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn the_default_cookie_is_refused_off_loopback() {
+    let out = Command::new(env!("CARGO_BIN_EXE_kukka"))
+        .args([
+            "node",
+            "--role",
+            "payment",
+            "--cluster-bind",
+            "0.0.0.0",
+            "--cluster-port",
+            "0",
+        ])
+        .env_remove("KUKKA_COOKIE")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("default cluster cookie"), "{err}");
+}
+
+#[tokio::test]
+async fn a_redis_with_a_password_works() {
+    let redis = RedisServer::start_with_password(Some("s3cret-pw")).await;
+    let sys = System::start_with_args(&[], &["--redis-url", &redis.url]).await;
+    let id = sys.place("PW").await;
+    sys.get_until(&format!("/myPages/{id}"), Duration::from_secs(20), |v| {
+        v["deliveryStatus"] == "DeliveryRequested"
+    })
+    .await;
+    for node in ["order", "payment", "delivery", "edge"] {
+        assert!(
+            !sys.log_of(node).contains("s3cret-pw"),
+            "{node} logged the password"
+        );
+    }
+}
