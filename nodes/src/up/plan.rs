@@ -97,13 +97,9 @@ impl NodePlan {
     }
 
     /// The `kukka node` command line.
-    pub fn args(
-        &self,
-        all: &[NodePlan],
-        redis_url: &str,
-        dir: &Path,
-        log_format: &str,
-    ) -> Vec<String> {
+    /// (Secrets, like the Redis URL and the owner token, go in the
+    /// environment instead, where `ps` does not show them.)
+    pub fn args(&self, all: &[NodePlan], dir: &Path, log_format: &str) -> Vec<String> {
         let seeds: Vec<String> = all
             .iter()
             .filter(|o| seed_roles(self.role).contains(&o.role))
@@ -127,8 +123,6 @@ impl NodePlan {
             &self.admin_addr(),
             "--http-addr",
             &format!("127.0.0.1:{}", self.http_port.unwrap_or(0)),
-            "--redis-url",
-            redis_url,
             "--data-dir",
             &dir.join(&self.name).to_string_lossy(),
             "--log-format",
@@ -179,7 +173,7 @@ mod tests {
             .collect();
         assert_eq!(edges, [Some(8088), Some(8089)]);
         let order1 = &plans[3];
-        let args = order1.args(&plans, "redis://x", Path::new("/d"), "text");
+        let args = order1.args(&plans, Path::new("/d"), "text");
         let seed = &args[args.iter().position(|a| a == "--seed").expect("seeds") + 1];
         assert_eq!(
             seed.split(',').count(),
