@@ -11,7 +11,10 @@ use kukka_storage::StorageError;
 
 use crate::{
     consumer::EventHandler,
-    domain::{order::OrderStatus, payment::Payment},
+    domain::{
+        order::OrderStatus,
+        payment::{Payment, PaymentStatus},
+    },
     events::{Envelope, EventBody},
     protocol::{
         order_shard_group, rpc, ByOrder, ChargeRequest, ListQuery, OrderMsg, Reply, ServiceError,
@@ -133,6 +136,7 @@ impl PaymentCore {
             None => match self.repo.fence(order_id).await? {
                 None => {
                     tracing::info!("no charge yet; order fenced against late charges");
+                    self.unsettled.remove(order_id.as_bytes())?;
                     return Ok(());
                 }
                 Some(seq) => seq,
@@ -186,6 +190,22 @@ impl PaymentCore {
             .collect();
         let mut voided = 0;
         for (order_id, marker) in due {
+            // Only a confirmed charge needs the order shard's word.
+            let confirmed = match self.repo.seq_by_key(&order_id) {
+                Ok(Some(seq)) => matches!(
+                    self.repo.get(seq),
+                    Ok(Some(Payment {
+                        status: PaymentStatus::PaymentConfirmed,
+                        ..
+                    }))
+                ),
+                Ok(None) => false,
+                Err(_) => continue,
+            };
+            if !confirmed {
+                let _ = self.settle(&order_id);
+                continue;
+            }
             let Some(shard) = order_id
                 .split_once('-')
                 .and_then(|(s, _)| s.parse::<u32>().ok())
@@ -257,5 +277,89 @@ impl EventHandler for PaymentCore {
             _ => Ok(()),
         };
         result.map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kukka_storage::sled_store::SledStore;
+
+    use super::*;
+
+    fn core(dir: &std::path::Path) -> PaymentCore {
+        let store = SledStore::open(dir).expect("open");
+        PaymentCore {
+            repo: AggregateRepo::open(&store, "payments").expect("repo"),
+            shard: 0,
+            inject_latency: None,
+            unsettled: store.tree("payments.unsettled").expect("tree"),
+        }
+    }
+
+    fn charge(order_id: &str) -> ChargeRequest {
+        ChargeRequest {
+            correlation_id: "c".into(),
+            order_id: order_id.into(),
+            amount: 100,
+        }
+    }
+
+    #[tokio::test]
+    async fn charges_are_idempotent_and_settle_or_void_their_marker() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = core(dir.path());
+        let first = p.charge(charge("0-1")).await.expect("charge");
+        let again = p.charge(charge("0-1")).await.expect("charge");
+        assert_eq!(first, again, "one payment per order");
+        assert_eq!(p.repo.len(), 1);
+        assert!(p.unsettled.contains_key("0-1").expect("tree"));
+
+        // Unreachable order shard: a confirmed charge stays under watch.
+        assert_eq!(
+            p.reconcile_once(Duration::ZERO, Duration::from_millis(10))
+                .await,
+            0
+        );
+        assert!(p.unsettled.contains_key("0-1").expect("tree"));
+
+        // The order was established: settled.
+        p.settle("0-1").expect("settle");
+        assert!(!p.unsettled.contains_key("0-1").expect("tree"));
+
+        // A rejected order voids its charge and clears the marker.
+        p.charge(charge("0-2")).await.expect("charge");
+        p.cancel_for_order("c", "0-2").await.expect("void");
+        assert!(!p.unsettled.contains_key("0-2").expect("tree"));
+        let voided = p
+            .get(&ByOrder {
+                correlation_id: "c".into(),
+                order_id: "0-2".into(),
+            })
+            .expect("get");
+        assert_eq!(voided.status, PaymentStatus::PaymentCancelled);
+    }
+
+    #[tokio::test]
+    async fn a_rejection_before_the_charge_fences_it_off() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = core(dir.path());
+        p.cancel_for_order("c", "0-3").await.expect("fence");
+        let late = p.charge(charge("0-3")).await;
+        assert!(
+            matches!(late, Err(ServiceError::Conflict { .. })),
+            "{late:?}"
+        );
+        assert!(p.repo.is_empty(), "no charge was stored");
+        assert!(!p.unsettled.contains_key("0-3").expect("tree"));
+        // Markers without a confirmed charge are simply dropped.
+        p.unsettled
+            .insert(
+                "0-4",
+                b"{\"chargedAtMs\":0,\"correlationId\":\"c\"}".as_slice(),
+            )
+            .expect("insert");
+        p.reconcile_once(Duration::ZERO, Duration::from_millis(10))
+            .await;
+        assert!(!p.unsettled.contains_key("0-4").expect("tree"));
     }
 }
