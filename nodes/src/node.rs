@@ -1,13 +1,20 @@
 //! `kukka node`: one node of the cluster.
 //!
 //! Start-up: cluster listener, role storage, root supervisor with the seed
-//! dialer and the role's actors, then the HTTP surface (admin probes, or the
-//! public API on an edge). Shutdown on SIGTERM/SIGINT: readiness turns 503,
-//! the HTTP server stops accepting and finishes in-flight requests (bounded
-//! by the grace period), the supervisor stops restarting and stops its
-//! children, sled is flushed, the node leaves the cluster, exit 0. If the
-//! supervisor escalates (a child crash-loops), the node exits 70 so that its
-//! process supervisor restarts it.
+//! dialer and the role's actors, then the HTTP surfaces (admin probes on
+//! every node; the public API too on an edge).
+//!
+//! Shutdown on SIGTERM/SIGINT, each step bounded by the grace period:
+//! 1. `/readyz` turns 503 and the supervisor stops restarting children;
+//! 2. optionally wait `--drain-delay-ms` for load balancers to notice;
+//! 3. the service actors leave their process groups (callers stop picking
+//!    this node), answer late messages with a clean "retry", and the requests
+//!    in flight finish;
+//! 4. the HTTP servers stop accepting and finish their requests;
+//! 5. the actors stop, sled is flushed, the node leaves the cluster; exit 0.
+//!
+//! If the supervisor escalates (a child crash-loops), the node exits 70 so
+//! that its process supervisor restarts it.
 
 use std::{
     net::IpAddr,
