@@ -99,11 +99,16 @@ pub struct NodeArgs {
     #[arg(long, env = "KUKKA_SEEDS", value_delimiter = ',')]
     pub seed: Vec<String>,
     /// Shared secret of the cluster (from a Secret in Kubernetes).
-    #[arg(long, env = "KUKKA_COOKIE", default_value = DEFAULT_COOKIE, hide_default_value = true)]
+    #[arg(
+        long,
+        env = "KUKKA_COOKIE",
+        default_value = DEFAULT_COOKIE,
+        hide_default_value = true,
+        hide_env_values = true
+    )]
     pub cookie: String,
     /// Admin HTTP address (`/healthz`, `/readyz`, `/metrics`; every role,
     /// the edge too, which also serves them on its public address).
-
     #[arg(long, env = "KUKKA_ADMIN_ADDR", default_value = "0.0.0.0:9090")]
     pub admin_addr: SocketAddr,
     /// Public HTTP address of an edge.
@@ -114,7 +119,8 @@ pub struct NodeArgs {
         long,
         env = "KUKKA_REDIS_URL",
         default_value = "redis://127.0.0.1:6379",
-        hide_default_value = true
+        hide_default_value = true,
+        hide_env_values = true
     )]
     pub redis_url: String,
     /// Where an order or payment node keeps its sled database.
@@ -254,7 +260,7 @@ pub struct UpArgs {
     #[arg(long, env = "KUKKA_REPLICAS", default_value_t = 1)]
     pub replicas: u32,
     /// Use this Redis instead of starting a private `redis-server`.
-    #[arg(long, env = "KUKKA_REDIS_URL")]
+    #[arg(long, env = "KUKKA_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
     /// Log format (of `up` itself; children log to `logs/<role>.log`).
     #[arg(long, env = "KUKKA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

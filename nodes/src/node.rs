@@ -43,6 +43,24 @@ async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {
     }
 }
 
+/// Kicks the relay until the outbox is empty or `within` passes.
+async fn drain_outbox(store: &kukka_storage::sled_store::SledStore, within: Duration) {
+    let Ok(outbox) = store.tree(kukka_storage::outbox::OUTBOX_TREE) else {
+        return;
+    };
+    let deadline = tokio::time::Instant::now() + within;
+    while !outbox.is_empty() && tokio::time::Instant::now() < deadline {
+        kukka_actors::relay::kick();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if !outbox.is_empty() {
+        tracing::warn!(
+            pending = outbox.len(),
+            "stopping with unpublished events; they are published at the next start"
+        );
+    }
+}
+
 /// How long a draining node keeps answering "retry" to late messages.
 const LINGER: Duration = Duration::from_millis(250);
 
@@ -174,6 +192,11 @@ pub async fn run(mut args: NodeArgs) -> anyhow::Result<u8> {
     // Messages already on the wire when the groups changed still get a
     // clean "retry" answer for a moment before the actors stop.
     tokio::time::sleep(LINGER).await;
+    // Publish what the outbox still holds while Redis is reachable, so a
+    // shard that is being removed leaves no event behind.
+    if let Some(store) = &runtime.store {
+        drain_outbox(store, grace).await;
+    }
     // 4. Stop taking HTTP requests; finish those in flight.
     let _ = stop_http.send(true);
     if tokio::time::timeout(grace, futures_join(servers))

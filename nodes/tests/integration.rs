@@ -13,5 +13,6 @@ mod integration {
     mod scale_out;
     mod security;
     mod seed_scenario;
+    mod views_order;
     mod views_rebuild;
 }
