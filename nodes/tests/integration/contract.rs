@@ -10,8 +10,7 @@ use super::harness::{order_body, System};
 /// (what, method, path, content type, body, expected status, expected code)
 type Case<'a> = (&'a str, &'a str, &'a str, &'a str, Vec<u8>, u16, &'a str);
 
-async fn counts(
-sys: &System) -> (usize, usize) {
+async fn counts(sys: &System) -> (usize, usize) {
     (
         sys.all_items("/orders", 500).await.len(),
         sys.all_items("/payments", 500).await.len(),
@@ -33,7 +32,6 @@ async fn bad_input_is_refused_with_a_json_error_and_changes_nothing() {
     let huge = json!({"customerName": "x".repeat(70 * 1024)}).to_string();
     let json_ct = "application/json";
     let cases: Vec<Case<'_>> = vec![
-
         (
             "malformed",
             "POST",
@@ -209,6 +207,33 @@ async fn bad_input_is_refused_with_a_json_error_and_changes_nothing() {
             "no_route",
         ),
         (
+            "unknown page asset",
+            "GET",
+            "/assets/nope.js",
+            json_ct,
+            Vec::new(),
+            404,
+            "no_route",
+        ),
+        (
+            "below a page",
+            "GET",
+            "/owner/orders",
+            json_ct,
+            Vec::new(),
+            404,
+            "no_route",
+        ),
+        (
+            "posting to a page",
+            "POST",
+            "/",
+            json_ct,
+            Vec::new(),
+            405,
+            "method_not_allowed",
+        ),
+        (
             "wrong method",
             "DELETE",
             "/orders",
@@ -295,6 +320,17 @@ async fn bad_input_is_refused_with_a_json_error_and_changes_nothing() {
             "/deliveries",
             json_ct,
             br#"{"status":"Delivered"}"#.to_vec(),
+            400,
+            "validation_failed",
+        ),
+        (
+            // The owner page checks a token this way: the token is checked
+            // before the body, so a good token gets a validation error.
+            "delivery empty object",
+            "OWNER",
+            "/deliveries",
+            json_ct,
+            b"{}".to_vec(),
             400,
             "validation_failed",
         ),
