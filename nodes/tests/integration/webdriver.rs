@@ -125,8 +125,12 @@ impl Browser {
         std::fs::create_dir_all(&profile).expect("profile dir");
         let log = std::fs::File::create(artifacts.path().join("chromedriver.log")).expect("log");
         let port = free_port();
+        // Chromium writes some state (crash reports) under the XDG
+        // directories whatever --user-data-dir says: keep it in ours too.
         let child = Command::new(&chromedriver)
             .arg(format!("--port={port}"))
+            .env("XDG_CONFIG_HOME", artifacts.path().join("config"))
+            .env("XDG_CACHE_HOME", artifacts.path().join("cache"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -195,11 +199,6 @@ impl Browser {
             artifacts,
             _driver: driver,
         }
-    }
-
-    /// Where screenshots and logs go (kept if the test panics).
-    pub fn artifacts(&self) -> &Path {
-        self.artifacts.path()
     }
 
     /// One WebDriver command; `Err` carries WebDriver's error.
