@@ -47,15 +47,16 @@
   let idempotencyKey = null;
 
   let busyTimer = null;
-  function busyFor(seconds) {
+  // A 503: the order was not placed. The button waits out Retry-After.
+  function busyFor(seconds, what) {
     let left = Math.max(1, seconds);
     placeButton.disabled = true;
     const tick = () => {
-      say(result, `Payment is busy, try again in ${left} seconds.`, "busy");
+      say(result, `${what} is busy, try again in ${left} seconds.`, "busy");
       result.dataset.retryAfter = String(left);
       if (left <= 0) {
         placeButton.disabled = false;
-        say(result, "Payment is busy. You can try again now.", "busy");
+        say(result, `${what} is busy. You can try again now.`, "busy");
         return;
       }
       left -= 1;
@@ -94,7 +95,8 @@
       remember(placed);
       render();
     } else if (answer.status === 503 && answer.retryAfter !== null) {
-      busyFor(answer.retryAfter);
+      const code = answer.body && answer.body.error && answer.body.error.code;
+      busyFor(answer.retryAfter, code === "payment_unavailable" ? "Payment" : "The shop");
     } else if (answer.status === 0) {
       say(result, `${answer.message} Your order was not sent; please try again.`, "error");
     } else {

@@ -327,3 +327,46 @@ async fn customers_the_owner_and_operators_use_the_web_pages() {
     }
     eprintln!("browser test took {:.1} s", started.elapsed().as_secs_f64());
 }
+
+#[tokio::test]
+async fn a_busy_payment_is_shown_with_its_retry_time() {
+    let browser = Browser::start().await;
+    // Every charge outlasts the payment deadline: the order is refused
+    // with 503 and Retry-After.
+    let sys = System::start_with(&[
+        ("KUKKA_PAYMENT_TIMEOUT_MS", "100"),
+        ("KUKKA_PAYMENT_INJECT_LATENCY_MS", "400-500"),
+    ])
+    .await;
+    browser.goto(&sys.url("/")).await;
+    browser.fill("#customer-name", "KIM").await;
+    browser.fill("#phone", "01012341234").await;
+    browser.fill("#address", "SEOUL").await;
+    browser.click("#place-order").await;
+    let result = browser
+        .wait_for("the busy answer", WAIT, || async {
+            let r = browser.script(ORDER_RESULT, json!([])).await;
+            (r["state"] == "busy").then_some(r)
+        })
+        .await;
+    let text = result["text"].as_str().unwrap_or_default();
+    assert!(
+        text.starts_with("Payment is busy, try again in ") && text.ends_with(" seconds."),
+        "{result}"
+    );
+    let disabled = browser
+        .script(
+            "return document.getElementById('place-order').disabled;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(disabled, true, "the button waits out Retry-After");
+    assert!(result["orderId"].is_null(), "{result}");
+    let kept = browser
+        .script(
+            "return document.querySelectorAll('#my-orders li').length;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(kept, 0, "a refused order is not on my page");
+}
