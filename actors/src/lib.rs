@@ -19,6 +19,8 @@
 //!   as plain async functions over its storage.
 //! - [`service_actors`]: the cluster-facing actors that serve those
 //!   functions concurrently.
+//! - [`edge_presence`]: the edge's marker in the edge process group (for
+//!   status pages).
 //! - [`payment_gateway`]: the bulkhead actor, the order node's single door
 //!   to payment (timeout, concurrency limit, circuit breaker).
 //! - [`breaker`]: the circuit breaker state machine, plain code with an
@@ -39,6 +41,7 @@ pub mod clock;
 pub mod consumer;
 pub mod delivery_core;
 pub mod domain;
+pub mod edge_presence;
 pub mod events;
 pub mod faults;
 pub mod metrics;

@@ -119,6 +119,13 @@ impl ApiError {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
+        // These refuse a body without reading it (all of it): the connection
+        // cannot carry another request, so say so, or a client reusing it
+        // would see its next request fail.
+        if matches!(self, Self::PayloadTooLarge(_) | Self::UnsupportedMediaType) {
+            resp.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             resp.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -208,6 +215,8 @@ mod tests {
             message: "x".into(),
             retry_after_secs: 2,
         });
+        let resp = ApiError::PayloadTooLarge(1).into_response_with("c");
+        assert_eq!(resp.headers()[header::CONNECTION], "close");
         let resp = busy.into_response_with("c");
         assert_eq!(resp.status(), 503);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "2");

@@ -4,7 +4,9 @@
 //! into domain types once (parse, don't validate), routes them to the service
 //! actors over the cluster (`kukka_actors::protocol`), reads the Redis-held
 //! views directly, and maps every outcome to the HTTP contract of
-//! `DESIGN.md` in one table ([`error`]).
+//! `DESIGN.md` in one table ([`error`]). It also serves the web pages for
+//! customers (`/`), the shop owner (`/owner`) and operators (`/status`,
+//! fed by `GET /status.json`), embedded in the binary.
 //!
 //! Layout:
 //! - [`state`]: what handlers share ([`EdgeState`]) and its settings.
@@ -15,7 +17,9 @@
 //! - [`pagination`]: `?limit=&cursor=` parsing and the shard-merging list.
 //! - [`respond`]: JSON responses with the correlation header.
 //! - [`routes`]: one module per route group (orders, payments, deliveries,
-//!   views, health) and [`routes::api`] combining them.
+//!   views, health, status, pages) and [`routes::api`] combining them.
+//! - [`traffic`]: counting answered requests per route group and status
+//!   class (for `/metrics` and the status page's request rates).
 //! - [`server`]: binding and serving with graceful shutdown.
 
 pub mod body;
@@ -26,6 +30,7 @@ pub mod respond;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod traffic;
 
 pub use error::ApiError;
 pub use state::{EdgeSettings, EdgeState};

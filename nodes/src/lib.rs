@@ -19,7 +19,7 @@
 //!   process per role, restarted when they die, described in `run/*.json`.
 //! - [`views`]: `kukka views rebuild`, replaying the stream into fresh read
 //!   models.
-//! - [`signals`]: process signals as futures.
+//! - [`signals`]: process signals as futures, and sending signals.
 
 pub mod cli;
 pub mod cluster;

@@ -1,4 +1,4 @@
-//! Process signals as futures.
+//! Process signals: waiting for them as futures, and sending them.
 
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -29,4 +29,20 @@ pub fn send(pid: u32, sig: i32) -> bool {
     // SAFETY: kill(2) has no memory-safety preconditions; it only takes a
     // process id and a signal number.
     unsafe { libc::kill(pid, sig) == 0 }
+}
+
+/// Sends `sig` to every process in process group `pgid` (tests use it to
+/// stop a helper they started in its own group, with everything it
+/// spawned).
+#[allow(unsafe_code)]
+pub fn send_group(pgid: u32, sig: i32) -> bool {
+    let Ok(pgid) = i32::try_from(pgid) else {
+        return false;
+    };
+    if pgid <= 1 {
+        return false;
+    }
+    // SAFETY: kill(2) has no memory-safety preconditions; a negative pid
+    // addresses the process group.
+    unsafe { libc::kill(-pgid, sig) == 0 }
 }

@@ -1,8 +1,10 @@
 //! End-to-end tests against the real `kukka` binary: `kukka up` on free
 //! ports in a temporary directory, with its own `redis-server`, driven over
-//! HTTP. One test binary (modules below) so linking happens once.
+//! HTTP (and, for the web pages, through headless Chromium). One test binary
+//! (modules below) so linking happens once.
 
 mod integration {
+    mod browser;
     mod cancel_saga;
     mod chaos;
     mod consumer_groups;
@@ -15,4 +17,5 @@ mod integration {
     mod seed_scenario;
     mod views_order;
     mod views_rebuild;
+    mod webdriver;
 }

@@ -1,7 +1,9 @@
-//! The edge role: the public HTTP API.
+//! The edge role: the public HTTP API (and web pages), plus a presence
+//! actor in the edge process group so status pages can count edges.
 
 use std::time::Duration;
 
+use kukka_actors::{edge_presence::EdgePresence, supervisor::child};
 use kukka_http_edge::{EdgeSettings, EdgeState};
 
 use super::{HttpSurface, RoleRuntime};
@@ -17,7 +19,7 @@ pub async fn build(args: &NodeArgs) -> anyhow::Result<RoleRuntime> {
     };
     let state = EdgeState::new(settings, redis);
     Ok(RoleRuntime {
-        children: Vec::new(),
+        children: vec![child("edge-presence", || (EdgePresence, ()))],
         http: HttpSurface::Public(state),
         store: None,
     })

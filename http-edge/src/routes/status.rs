@@ -1,0 +1,314 @@
+//! `GET /status.json`: the cluster at a glance, for the operators' page
+//! (`/status`). Read-only; every part is gathered with a short deadline and
+//! a part that cannot be read says so instead of failing the whole answer.
+//!
+//! - `roles`: per role (`order`, `payment`, `delivery`, `edge`) the joined
+//!   members of its process group: actor id as ractor prints it
+//!   (`node.pid`), whether it lives in this edge's process, the id this
+//!   edge's cluster server gave its node (remote members only: node ids are
+//!   numbered per observer, so another node may call the same node
+//!   differently), and its name.
+//! - `breakers`: every order shard's payment gateway (circuit breaker state,
+//!   calls in flight, calls rejected, last transition), asked over the
+//!   cluster with [`OrderMsg::Status`].
+//! - `stream`: the event stream's length, its consumer groups (pending and
+//!   lag) and the dead-letter stream's length, from Redis.
+//! - `requests`: the edge's request totals ([`crate::traffic`]); clients
+//!   compute rates from two samples and `sampledAtMs`.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use futures_util::future::join_all;
+use kukka_actors::{
+    protocol::{
+        rpc, GatewayStatus, OrderMsg, DELIVERY_GROUP, EDGE_GROUP, ORDER_GROUP, PAYMENT_GROUP,
+    },
+    remote,
+    wire::Wire,
+};
+use kukka_storage::bus::{DEAD_LETTER_STREAM, EVENTS_STREAM};
+use ractor::{ActorCell, ActorId};
+use redis::{aio::ConnectionManager, streams::StreamInfoGroupsReply};
+use serde::Serialize;
+use warp::{
+    filters::BoxedFilter,
+    http::{header, HeaderValue, StatusCode},
+    reply::Response,
+    Filter,
+};
+
+use super::with_state;
+use crate::{correlation::correlation_id, respond, state::EdgeState, traffic};
+
+/// Deadline of each breaker call.
+const BREAKER_TIMEOUT: Duration = Duration::from_millis(800);
+/// Deadline of each Redis command.
+const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The status route.
+pub fn routes(state: EdgeState) -> BoxedFilter<(Response,)> {
+    warp::path!("status.json")
+        .and(warp::get())
+        .and(with_state(state))
+        .and(correlation_id())
+        .then(|state: EdgeState, cid: String| async move {
+            let mut resp = respond::json(StatusCode::OK, &gather(&state).await, &cid);
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            resp
+        })
+        .boxed()
+}
+
+/// The whole answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterStatus {
+    /// When it was gathered (RFC 3339).
+    pub generated_at: String,
+    /// The same instant in milliseconds since the Unix epoch.
+    pub sampled_at_ms: u64,
+    /// Whether this edge is shutting down.
+    pub draining: bool,
+    /// Joined members per role.
+    pub roles: BTreeMap<&'static str, RoleMembers>,
+    /// One entry per order shard.
+    pub breakers: Vec<Breaker>,
+    /// The event stream.
+    pub stream: StreamStatus,
+    /// Request totals of this edge.
+    pub requests: traffic::Traffic,
+}
+
+/// The joined members of one role.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleMembers {
+    /// How many.
+    pub joined: usize,
+    /// Each member.
+    pub members: Vec<Member>,
+}
+
+/// One member of a process group.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    /// `node.pid`, as ractor prints actor ids (a local actor prints as
+    /// `0.pid`, which can look like a remote actor on node 0: see `local`).
+    pub actor_id: String,
+    /// The node, as this edge's cluster server numbers it (`None` for a
+    /// local actor).
+    pub node_id: Option<u64>,
+    /// Whether it lives in this process.
+    pub local: bool,
+    /// Its name, if it has one.
+    pub name: Option<String>,
+}
+
+impl Member {
+    fn of(cell: &ActorCell) -> Self {
+        let id = cell.get_id();
+        Self {
+            actor_id: id.to_string(),
+            node_id: (!id.is_local()).then(|| id.node()),
+            local: id.is_local(),
+            name: cell.get_name(),
+        }
+    }
+}
+
+/// One order shard's payment gateway.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Breaker {
+    /// The shard's service actor.
+    pub member: Member,
+    /// The shard number, when its shard group is known.
+    pub shard: Option<u32>,
+    /// Its answer (`breakerState`, `inFlight`, `rejected`,
+    /// `lastTransitionAt`), absent when it did not answer.
+    #[serde(flatten)]
+    pub status: Option<GatewayStatus>,
+    /// Why there is no answer.
+    pub error: Option<String>,
+}
+
+/// The Redis event stream.
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StreamStatus {
+    /// The stream's name.
+    pub name: &'static str,
+    /// Entries in the stream (`XLEN`).
+    pub length: Option<u64>,
+    /// Entries in the dead-letter stream.
+    pub dead_letters: Option<u64>,
+    /// Its consumer groups.
+    pub groups: Vec<ConsumerGroup>,
+    /// What could not be read, if anything.
+    pub error: Option<String>,
+}
+
+/// One consumer group of the stream.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsumerGroup {
+    /// Its name.
+    pub name: String,
+    /// Consumers it knows.
+    pub consumers: usize,
+    /// Entries delivered and not acknowledged yet.
+    pub pending: usize,
+    /// Entries not delivered to it yet (when Redis can tell).
+    pub lag: Option<usize>,
+    /// The last entry delivered to it.
+    pub last_delivered_id: String,
+}
+
+/// Gathers everything concurrently.
+pub async fn gather(state: &EdgeState) -> ClusterStatus {
+    let mut conn = state.redis.clone();
+    let (breakers, stream) = tokio::join!(breakers(), stream_status(&mut conn));
+    let sampled_at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let roles = [
+        ("order", ORDER_GROUP),
+        ("payment", PAYMENT_GROUP),
+        ("delivery", DELIVERY_GROUP),
+        ("edge", EDGE_GROUP),
+    ]
+    .into_iter()
+    .map(|(role, group)| {
+        let mut members: Vec<Member> = remote::members(group).iter().map(Member::of).collect();
+        members.sort_by(|a, b| a.actor_id.cmp(&b.actor_id));
+        let joined = members.len();
+        (role, RoleMembers { joined, members })
+    })
+    .collect();
+    ClusterStatus {
+        generated_at: kukka_actors::clock::now(),
+        sampled_at_ms,
+        draining: state.is_draining(),
+        roles,
+        breakers,
+        stream,
+        requests: traffic::snapshot(),
+    }
+}
+
+/// Which order shard each member of an order shard group serves.
+fn order_shards() -> BTreeMap<ActorId, u32> {
+    let prefix = format!("{ORDER_GROUP}.");
+    let mut shards = BTreeMap::new();
+    for group in ractor::pg::which_groups() {
+        let Some(shard) = group
+            .strip_prefix(&prefix)
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        for cell in ractor::pg::get_members(&group) {
+            shards.insert(cell.get_id(), shard);
+        }
+    }
+    shards
+}
+
+/// Asks every order shard for its gateway status.
+async fn breakers() -> Vec<Breaker> {
+    let shards = order_shards();
+    let mut cells = remote::members(ORDER_GROUP);
+    cells.sort_by_key(|c| (shards.get(&c.get_id()).copied(), c.get_id().to_string()));
+    let calls = cells.into_iter().map(|cell| {
+        let shard = shards.get(&cell.get_id()).copied();
+        async move {
+            let actor: ractor::ActorRef<OrderMsg> = cell.clone().into();
+            let answer = rpc(
+                &actor,
+                |port| OrderMsg::Status(Wire::new(()), port),
+                BREAKER_TIMEOUT,
+            )
+            .await;
+            let (status, error) = match answer {
+                Ok(s) => (Some(s), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            Breaker {
+                member: Member::of(&cell),
+                shard,
+                status,
+                error,
+            }
+        }
+    });
+    join_all(calls).await
+}
+
+async fn redis_query<T: redis::FromRedisValue>(
+    conn: &mut ConnectionManager,
+    cmd: &redis::Cmd,
+) -> Result<T, String> {
+    match tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<T>(conn)).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "Redis did not answer within {} ms",
+            REDIS_TIMEOUT.as_millis()
+        )),
+    }
+}
+
+/// Stream length, consumer groups and dead letters.
+async fn stream_status(conn: &mut ConnectionManager) -> StreamStatus {
+    let mut status = StreamStatus {
+        name: EVENTS_STREAM,
+        ..StreamStatus::default()
+    };
+    let mut errors = Vec::new();
+    match redis_query::<u64>(conn, redis::cmd("XLEN").arg(EVENTS_STREAM)).await {
+        Ok(n) => status.length = Some(n),
+        Err(e) => errors.push(e),
+    }
+    match redis_query::<u64>(conn, redis::cmd("XLEN").arg(DEAD_LETTER_STREAM)).await {
+        Ok(n) => status.dead_letters = Some(n),
+        Err(e) => errors.push(e),
+    }
+    // Before the first consumer creates its group the stream may not exist:
+    // that is "no groups yet", not an error.
+    if status.length.is_some_and(|n| n > 0) || stream_exists(conn).await {
+        match redis_query::<StreamInfoGroupsReply>(
+            conn,
+            redis::cmd("XINFO").arg("GROUPS").arg(EVENTS_STREAM),
+        )
+        .await
+        {
+            Ok(reply) => {
+                status.groups = reply
+                    .groups
+                    .into_iter()
+                    .map(|g| ConsumerGroup {
+                        name: g.name,
+                        consumers: g.consumers,
+                        pending: g.pending,
+                        lag: g.lag,
+                        last_delivered_id: g.last_delivered_id,
+                    })
+                    .collect();
+                status.groups.sort_by(|a, b| a.name.cmp(&b.name));
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    if !errors.is_empty() {
+        status.error = Some(errors.join("; "));
+    }
+    status
+}
+
+async fn stream_exists(conn: &mut ConnectionManager) -> bool {
+    redis_query::<u64>(conn, redis::cmd("EXISTS").arg(EVENTS_STREAM))
+        .await
+        .is_ok_and(|n| n > 0)
+}
