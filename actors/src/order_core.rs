@@ -165,13 +165,7 @@ impl OrderCore {
 
     /// One page of this shard's orders.
     pub fn list(&self, q: &ListQuery) -> Reply<ShardPage<Order>> {
-        let after = q.after.get(&self.shard).copied();
-        let (items, has_more) = self.repo.list(after, q.limit as usize)?;
-        Ok(ShardPage {
-            shard: self.shard,
-            items,
-            has_more,
-        })
+        ShardPage::read(&self.repo, self.shard, q)
     }
 
     /// Cancels an order (idempotent). A delivered order cannot be

@@ -114,13 +114,7 @@ impl PaymentCore {
 
     /// One page of payments.
     pub fn list(&self, q: &ListQuery) -> Reply<ShardPage<Payment>> {
-        let after = q.after.get(&self.shard).copied();
-        let (items, has_more) = self.repo.list(after, q.limit as usize)?;
-        Ok(ShardPage {
-            shard: self.shard,
-            items,
-            has_more,
-        })
+        ShardPage::read(&self.repo, self.shard, q)
     }
 
     /// Refunds (order cancelled) or voids (order rejected) the payment of an

@@ -177,6 +177,26 @@ pub struct ShardPage<T> {
     pub has_more: bool,
 }
 
+impl<T> ShardPage<T> {
+    /// One page of shard `shard`'s records for `q`.
+    pub fn read(
+        repo: &kukka_storage::aggregate_repo::AggregateRepo<T>,
+        shard: u32,
+        q: &ListQuery,
+    ) -> Reply<Self>
+    where
+        T: Serialize + serde::de::DeserializeOwned,
+    {
+        let after = q.after.get(&shard).copied();
+        let (items, has_more) = repo.list(after, q.limit as usize)?;
+        Ok(Self {
+            shard,
+            items,
+            has_more,
+        })
+    }
+}
+
 /// Charge for an order.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

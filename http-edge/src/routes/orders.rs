@@ -9,6 +9,7 @@ use kukka_actors::{
     remote,
     wire::Wire,
 };
+use ractor::RpcReplyPort;
 use serde_json::Value;
 use warp::{filters::BoxedFilter, reply::Response, Filter};
 
@@ -149,44 +150,33 @@ pub fn owner_shard(order_id: &str) -> Result<ractor::ActorRef<OrderMsg>, ApiErro
     })
 }
 
+/// An [`OrderMsg`] variant about one order.
+type ByOrderMsg =
+    fn(Wire<ByOrder>, RpcReplyPort<Wire<kukka_actors::protocol::Reply<Order>>>) -> OrderMsg;
+
+/// Sends a request about one order to the shard that owns it.
+async fn to_owner(
+    state: &EdgeState,
+    cid: &str,
+    id: String,
+    build: ByOrderMsg,
+) -> Result<Order, ApiError> {
+    let shard = owner_shard(&id)?;
+    let q = ByOrder {
+        correlation_id: cid.to_string(),
+        order_id: id,
+    };
+    let timeout = state.settings.call_timeout;
+    Ok(rpc(&shard, |port| build(Wire::new(q), port), timeout).await?)
+}
+
 async fn get(id: String, state: EdgeState, cid: String) -> Response {
-    let result = async {
-        let shard = owner_shard(&id)?;
-        let q = ByOrder {
-            correlation_id: cid.clone(),
-            order_id: id,
-        };
-        Ok::<_, ApiError>(
-            rpc(
-                &shard,
-                |port| OrderMsg::Get(Wire::new(q), port),
-                state.settings.call_timeout,
-            )
-            .await?,
-        )
-    }
-    .await;
-    respond::result(result, &cid)
+    respond::result(to_owner(&state, &cid, id, OrderMsg::Get).await, &cid)
 }
 
 #[tracing::instrument(skip_all, fields(correlation_id = %cid, order_id = %id))]
 async fn cancel(id: String, state: EdgeState, cid: String) -> Response {
-    let result = async {
-        let shard = owner_shard(&id)?;
-        let q = ByOrder {
-            correlation_id: cid.clone(),
-            order_id: id,
-        };
-        Ok::<_, ApiError>(
-            rpc(
-                &shard,
-                |port| OrderMsg::Cancel(Wire::new(q), port),
-                state.settings.call_timeout,
-            )
-            .await?,
-        )
-    }
-    .await;
+    let result = to_owner(&state, &cid, id, OrderMsg::Cancel).await;
     let resp = respond::result(result, &cid);
     tracing::info!(
         status = resp.status().as_u16(),
