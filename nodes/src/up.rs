@@ -7,6 +7,7 @@
 //! A child that dies is restarted with backoff. SIGTERM or Ctrl-C stops the
 //! children gracefully (edge first, Redis last) and removes the run files.
 
+pub mod ports;
 pub mod probe;
 pub mod process;
 
@@ -20,12 +21,6 @@ use process::Managed;
 
 /// Default owner token of a local system.
 pub const LOCAL_OWNER_TOKEN: &str = "owner-secret";
-
-/// A free TCP port on the loopback interface.
-pub fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
-    Ok(l.local_addr()?.port())
-}
 
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
@@ -58,6 +53,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
         crate::telemetry::LogFormat::Json => "json",
     };
     let mut procs: Vec<Managed> = Vec::new();
+    let mut ports = ports::PortPool::avoiding(&[args.edge_port]);
 
     let redis_url = match &args.redis_url {
         Some(url) => url.clone(),
@@ -67,7 +63,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
                     "redis-server is not on the PATH. Install it (Debian/Ubuntu: `sudo apt-get install -y redis-server`) or pass --redis-url"
                 );
             }
-            let port = free_port()?;
+            let port = ports.take()?;
             let redis_dir = dir.join("redis");
             std::fs::create_dir_all(&redis_dir)?;
             let url = format!("redis://127.0.0.1:{port}");
@@ -99,6 +95,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
                 &dir,
                 json!({"url": url}),
             );
+            ports.release(port);
             redis.start()?;
             procs.push(redis);
             probe::wait_for_redis(&url, Duration::from_secs(15)).await?;
@@ -110,28 +107,30 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
         NodePlan {
             name: "payment",
             role: "payment",
-            cluster_port: free_port()?,
-            admin_port: free_port()?,
+            cluster_port: ports.take()?,
+            admin_port: ports.take()?,
         },
         NodePlan {
             name: "order",
             role: "order",
-            cluster_port: free_port()?,
-            admin_port: free_port()?,
+            cluster_port: ports.take()?,
+            admin_port: ports.take()?,
         },
         NodePlan {
             name: "delivery",
             role: "delivery",
-            cluster_port: free_port()?,
-            admin_port: free_port()?,
+            cluster_port: ports.take()?,
+            admin_port: ports.take()?,
         },
         NodePlan {
             name: "edge",
             role: "edge",
-            cluster_port: free_port()?,
-            admin_port: free_port()?,
+            cluster_port: ports.take()?,
+            admin_port: ports.take()?,
         },
     ];
+    // Every child's ports are chosen; let the children bind them.
+    drop(ports);
     let addr_of = |role: &str| -> String {
         plans
             .iter()
