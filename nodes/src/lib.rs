@@ -16,7 +16,8 @@
 //! - [`node`]: the `node` subcommand: cluster join, supervisor, admin and
 //!   public HTTP servers, graceful shutdown.
 //! - [`up`]: the `up` subcommand: a private `redis-server` and one child
-//!   process per role, restarted when they die, described in `run/*.json`.
+//!   process per role on distinct free ports ([`up::ports`]), restarted
+//!   when they die, described in `run/*.json`.
 //! - [`views`]: `kukka views rebuild`, replaying the stream into fresh read
 //!   models.
 //! - [`signals`]: process signals as futures, and sending signals.

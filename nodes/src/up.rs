@@ -11,6 +11,7 @@
 //! removes the run files.
 
 pub mod plan;
+pub mod ports;
 pub mod probe;
 pub mod process;
 
@@ -24,12 +25,6 @@ use process::Managed;
 
 /// Default owner token of a local system.
 pub const LOCAL_OWNER_TOKEN: &str = "owner-secret";
-
-/// A free TCP port on the loopback interface.
-pub fn free_port() -> anyhow::Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").context("cannot find a free port")?;
-    Ok(l.local_addr()?.port())
-}
 
 fn on_path(program: &str) -> bool {
     std::env::var_os("PATH")
@@ -55,6 +50,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
         crate::telemetry::LogFormat::Json => "json",
     };
     let mut procs: Vec<Managed> = Vec::new();
+    let edge_ports: Vec<u16> = (0..args.replicas.max(1) as u16)
+        .map(|i| args.edge_port.saturating_add(i))
+        .collect();
+    let mut ports = ports::PortPool::avoiding(&edge_ports);
 
     let redis_url = match &args.redis_url {
         Some(url) => url.clone(),
@@ -64,7 +63,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
                     "redis-server is not on the PATH. Install it (Debian/Ubuntu: `sudo apt-get install -y redis-server`) or pass --redis-url"
                 );
             }
-            let port = free_port()?;
+            let port = ports.take()?;
             let redis_dir = dir.join("redis");
             std::fs::create_dir_all(&redis_dir)?;
             let url = format!("redis://127.0.0.1:{port}");
@@ -96,6 +95,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
                 &dir,
                 json!({"url": url}),
             );
+            ports.release(port);
             redis.start()?;
             procs.push(redis);
             probe::wait_for_redis(&url, Duration::from_secs(15)).await?;
@@ -103,7 +103,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
         }
     };
 
-    let plans = plan::plan(args.replicas.max(1), args.edge_port, free_port)?;
+    let plans = plan::plan(args.replicas.max(1), args.edge_port, || ports.take())?;
+    // Every child's ports are chosen; let the children bind them.
+    drop(ports);
     for node in &plans {
         let mut m = Managed::new(
             &node.name,

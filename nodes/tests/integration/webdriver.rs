@@ -9,6 +9,7 @@
 //! `KUKKA_CHROMEDRIVER` override where they are. Without them the test
 //! fails with that advice: it never skips silently.
 //!
+//! Only one browser runs at a time (a second [`Browser::start`] waits).
 //! Everything is torn down on drop, even when the test panics: the session
 //! is deleted (closing the browser) and chromedriver, which runs in its own
 //! process group, is stopped with everything it started. On a panic the
@@ -20,6 +21,7 @@ use std::{
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
+    sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
 
@@ -44,6 +46,14 @@ const CHROMIUM_ARGS: [&str; 11] = [
     "--window-size=1200,900",
     "--lang=en-US",
 ];
+
+/// One browser at a time in this test binary: Chromium is heavy, and the
+/// tests share a small machine with the systems they start.
+fn browser_slot() -> Arc<tokio::sync::Mutex<()>> {
+    static SLOT: OnceLock<Arc<tokio::sync::Mutex<()>>> = OnceLock::new();
+    SLOT.get_or_init(|| Arc::new(tokio::sync::Mutex::new(())))
+        .clone()
+}
 
 /// A reference to an element of the current page.
 #[derive(Clone, Debug)]
@@ -95,9 +105,12 @@ pub struct Browser {
     http: reqwest::Client,
     /// `http://127.0.0.1:<port>/session/<id>`.
     session: String,
-    artifacts: tempfile::TempDir,
-    // Dropped after the session is deleted in `Drop::drop`.
+    // Dropped after `Drop::drop` deleted the session, in this order:
+    // chromedriver and what is left of the browser, then their files, then
+    // the turn of the next browser.
     _driver: Driver,
+    artifacts: tempfile::TempDir,
+    _slot: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl Browser {
@@ -117,6 +130,7 @@ impl Browser {
             panic!("the browser test needs chromium, which is not installed: {INSTALL}")
         });
 
+        let slot = browser_slot().lock_owned().await;
         let artifacts = tempfile::Builder::new()
             .prefix("kukka-browser-")
             .tempdir()
@@ -196,8 +210,9 @@ impl Browser {
         Browser {
             http,
             session: format!("{base}/session/{id}"),
-            artifacts,
             _driver: driver,
+            artifacts,
+            _slot: slot,
         }
     }
 
