@@ -23,11 +23,23 @@ pub struct System {
 /// The owner token the test systems use.
 pub const OWNER: &str = "test-owner-token";
 
+/// A free port for a process a test starts itself.
+///
+/// Chosen below Linux's ephemeral range (32768-60999), where `kukka up`
+/// finds its children's ports by binding port 0: a port handed to a test's
+/// edge or Redis can then never be handed out again to a system another
+/// test starts meanwhile. Ports are taken in turn from a range of this test
+/// process's own (by pid), skipping any that are in use.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 120) as u16 * 100;
+    for _ in 0..100 {
+        let port = base + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 100;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {base}..{}", base + 100)
 }
 
 impl System {
