@@ -19,11 +19,12 @@ async fn rebuilt_views_equal_the_live_ones() {
         })
         .await;
     }
-    sys.owner_post(&json!({"orderId": a, "status": "DeliveryStarted"}))
-        .await;
-    sys.owner_post(&json!({"orderId": a, "status": "Delivered"}))
-        .await;
-    sys.post(&format!("/orders/{b}/cancel"), &json!({})).await;
+    for step in ["DeliveryStarted", "Delivered"] {
+        let (status, body) = sys.owner_post(&json!({"orderId": a, "status": step})).await;
+        assert_eq!(status, 200, "{step}: {body}");
+    }
+    let (status, body) = sys.post(&format!("/orders/{b}/cancel"), &json!({})).await;
+    assert_eq!(status, 200, "{body}");
     sys.get_until(&format!("/myPages/{a}"), wait, |v| {
         v["deliveryStatus"] == "Delivered"
     })
