@@ -33,6 +33,12 @@ use crate::events::Envelope;
 
 /// What a consumer does with an event.
 pub trait EventHandler: Send + Sync + 'static {
+    /// Whether events of this type (the stream entry's `type` field) concern
+    /// the handler; others are acknowledged without being decoded.
+    fn wants(&self, _kind: &str) -> bool {
+        true
+    }
+
     /// Applies one event; must be idempotent. `Err` leaves it pending.
     fn apply(
         &self,
@@ -216,6 +222,7 @@ async fn poll<H: EventHandler>(state: &mut ConsumerState<H>) -> Result<bool, Str
     let mut all_ok = true;
     for entry in entries {
         let result = match &entry.event {
+            Ok(se) if !args.handler.wants(&se.kind) => Ok(()),
             Ok(se) => match Envelope::from_stream_event(se) {
                 Ok(env) => {
                     let span = tracing::info_span!("apply", group = %args.group, correlation_id = %env.correlation_id, order_id = %env.order_id, kind = %se.kind);

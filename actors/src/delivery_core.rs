@@ -149,6 +149,10 @@ impl DeliveryCore {
 pub struct DeliveryHandler;
 
 impl EventHandler for DeliveryHandler {
+    fn wants(&self, kind: &str) -> bool {
+        matches!(kind, "OrderPlaced" | "PaymentCancelled")
+    }
+
     async fn apply(&self, conn: &mut ConnectionManager, event: Envelope) -> Result<(), String> {
         let (to, create) = match &event.body {
             EventBody::OrderPlaced { created_at, .. } => {

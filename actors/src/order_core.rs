@@ -287,6 +287,10 @@ impl OrderCore {
 /// customer's cancel means the order must end cancelled, even if this node
 /// crashed between the two steps.
 impl EventHandler for OrderCore {
+    fn wants(&self, kind: &str) -> bool {
+        kind == crate::domain::delivery::DeliveryStatus::DeliveryCancelled.as_str()
+    }
+
     async fn apply(
         &self,
         _conn: &mut redis::aio::ConnectionManager,

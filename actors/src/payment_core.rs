@@ -261,6 +261,10 @@ fn now_millis() -> u64 {
 }
 
 impl EventHandler for PaymentCore {
+    fn wants(&self, kind: &str) -> bool {
+        matches!(kind, "OrderPlaced" | "OrderRejected" | "OrderCancelled")
+    }
+
     async fn apply(&self, _conn: &mut ConnectionManager, event: Envelope) -> Result<(), String> {
         let result = match event.body {
             EventBody::OrderCancelled | EventBody::OrderRejected { .. } => {

@@ -130,6 +130,10 @@ impl ViewProjector {
 }
 
 impl EventHandler for ViewProjector {
+    fn wants(&self, kind: &str) -> bool {
+        kind != "OrderRejected"
+    }
+
     async fn apply(&self, conn: &mut ConnectionManager, event: Envelope) -> Result<(), String> {
         for (key, index, member, updates) in Self::updates_for(&event) {
             views::merge(

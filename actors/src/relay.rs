@@ -21,11 +21,17 @@ const BATCH: usize = 512;
 /// Messages of the relay.
 #[derive(RactorMessage)]
 pub enum RelayMsg {
-    /// Something was committed: drain now.
+    /// Something was committed: drain soon.
     Kick,
+    /// Drain now (sent to itself shortly after the first kick).
+    Drain,
     /// Periodic retry.
     Tick,
 }
+
+/// Kicks that arrive within this window are served by one drain, so a busy
+/// node appends its events in batches instead of one round trip per commit.
+const COALESCE: Duration = Duration::from_millis(2);
 
 /// Asks this node's relay to drain (no-op if it is restarting: its timer
 /// will catch up).
@@ -52,7 +58,7 @@ pub struct RelayArgs {
 pub struct RelayState {
     args: RelayArgs,
     conn: Option<ConnectionManager>,
-    dirty: bool,
+    drain_scheduled: bool,
 }
 
 impl Actor for OutboxRelay {
@@ -70,21 +76,27 @@ impl Actor for OutboxRelay {
         Ok(RelayState {
             args,
             conn: None,
-            dirty: true,
+            drain_scheduled: false,
         })
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        if matches!(msg, RelayMsg::Kick) {
-            state.dirty = true;
-        }
-        if state.dirty || matches!(msg, RelayMsg::Tick) {
-            drain(state).await;
+        match msg {
+            RelayMsg::Kick => {
+                if !state.drain_scheduled {
+                    state.drain_scheduled = true;
+                    myself.send_after(COALESCE, || RelayMsg::Drain);
+                }
+            }
+            RelayMsg::Drain | RelayMsg::Tick => {
+                state.drain_scheduled = false;
+                drain(state).await;
+            }
         }
         Ok(())
     }
@@ -112,7 +124,6 @@ async fn drain(state: &mut RelayState) {
             }
         };
         if batch.is_empty() {
-            state.dirty = false;
             break;
         }
         let events: Vec<_> = batch.iter().map(|(_, e)| e.clone()).collect();
