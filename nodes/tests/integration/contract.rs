@@ -10,8 +10,7 @@ use super::harness::{order_body, System};
 /// (what, method, path, content type, body, expected status, expected code)
 type Case<'a> = (&'a str, &'a str, &'a str, &'a str, Vec<u8>, u16, &'a str);
 
-async fn counts(
-sys: &System) -> (usize, usize) {
+async fn counts(sys: &System) -> (usize, usize) {
     (
         sys.all_items("/orders", 500).await.len(),
         sys.all_items("/payments", 500).await.len(),
@@ -33,7 +32,6 @@ async fn bad_input_is_refused_with_a_json_error_and_changes_nothing() {
     let huge = json!({"customerName": "x".repeat(70 * 1024)}).to_string();
     let json_ct = "application/json";
     let cases: Vec<Case<'_>> = vec![
-
         (
             "malformed",
             "POST",
