@@ -6,6 +6,10 @@
 //!   request count, several scenarios, one or several edge URLs, a live
 //!   progress line, HDR-histogram percentiles, a breakdown by outcome, JSON
 //!   and SVG output, and `--spawn` to bring the system up and down itself.
+//! - `kukka-baseline`, a single-process server (warp + sled + Redis, no
+//!   actors, no cluster) doing the same durable work for `POST /orders`,
+//!   to compare the cluster with.
+//! - Criterion micro benchmarks of the hot pure code (`benches/hot_paths.rs`).
 //!
 //! See `benches/README.md` for the commands and the results.
 //!
@@ -21,9 +25,11 @@
 //! - [`report`]: the numbers of a run, as text and JSON.
 //! - [`plot`]: latency and throughput over time as SVG.
 //! - [`spawn`]: starting and stopping `kukka up` for `--spawn`.
+//! - [`baseline`]: the `kukka-baseline` server.
 //! - [`error`]: the crate's error type, [`BenchError`].
 
 pub mod args;
+pub mod baseline;
 pub mod error;
 pub mod lag;
 pub mod load;
