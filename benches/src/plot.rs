@@ -12,14 +12,15 @@ const WIDTH: f64 = 760.0;
 const CHART_H: f64 = 220.0;
 const LEFT: f64 = 70.0;
 const RIGHT: f64 = 20.0;
-const TOP: f64 = 40.0;
+const TOP: f64 = 60.0;
 const GAP: f64 = 70.0;
 
-/// A line of one chart.
+/// A line of one chart; `None` leaves a gap (no successful request that
+/// second, so no latency to show).
 struct Series<'a> {
     label: &'a str,
     color: &'a str,
-    values: Vec<f64>,
+    values: Vec<Option<f64>>,
 }
 
 /// The SVG document for `timeline`, headed by `title`.
@@ -36,28 +37,29 @@ pub fn svg(title: &str, timeline: &[SecondStats]) -> String {
         r#"<text x="{LEFT}" y="20" font-size="14" font-weight="bold">{}</text>"#,
         escape(title)
     );
+    let ok = |s: &SecondStats, v: f64| (s.outcomes.ok > 0).then_some(v);
     let latency = [
         Series {
             label: "p50",
             color: "#1f77b4",
-            values: timeline.iter().map(|s| s.ok_p50_ms).collect(),
+            values: timeline.iter().map(|s| ok(s, s.ok_p50_ms)).collect(),
         },
         Series {
             label: "p99",
             color: "#d62728",
-            values: timeline.iter().map(|s| s.ok_p99_ms).collect(),
+            values: timeline.iter().map(|s| ok(s, s.ok_p99_ms)).collect(),
         },
     ];
     let throughput = [
         Series {
             label: "2xx/s",
             color: "#2ca02c",
-            values: timeline.iter().map(SecondStats::ok_rate).collect(),
+            values: timeline.iter().map(|s| Some(s.ok_rate())).collect(),
         },
         Series {
             label: "other/s",
             color: "#ff7f0e",
-            values: timeline.iter().map(SecondStats::other_rate).collect(),
+            values: timeline.iter().map(|s| Some(s.other_rate())).collect(),
         },
     ];
     chart(&mut out, TOP, "latency of 2xx, ms", &latency);
@@ -82,11 +84,11 @@ fn chart(out: &mut String, top: f64, name: &str, series: &[Series<'_>]) {
     let n = series.iter().map(|s| s.values.len()).max().unwrap_or(0);
     let peak = series
         .iter()
-        .flat_map(|s| s.values.iter().copied())
+        .flat_map(|s| s.values.iter().flatten().copied())
         .filter(|v| v.is_finite())
         .fold(0.0_f64, f64::max);
     let y_max = nice_ceiling(peak);
-    let x_max = nice_ceiling(n.saturating_sub(1).max(1) as f64);
+    let x_max = n.saturating_sub(1).max(1) as f64;
     let x = |i: f64| LEFT + w * i / x_max;
     let y = |v: f64| top + CHART_H - CHART_H * (v.clamp(0.0, y_max) / y_max);
     let _ = writeln!(out, r#"<g class="chart">"#);
@@ -133,20 +135,24 @@ fn chart(out: &mut String, top: f64, name: &str, series: &[Series<'_>]) {
         );
     }
     for (k, s) in series.iter().enumerate() {
-        let points: Vec<String> = s
-            .values
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let v = if v.is_finite() { *v } else { 0.0 };
-                format!("{:.1},{:.1}", x(i as f64), y(v))
-            })
-            .collect();
+        // One subpath per run of seconds that have a value.
+        let mut d = String::new();
+        let mut pen_down = false;
+        for (i, v) in s.values.iter().enumerate() {
+            match v.filter(|v| v.is_finite()) {
+                Some(v) => {
+                    let cmd = if pen_down { 'L' } else { 'M' };
+                    let _ = write!(d, "{cmd}{:.1},{:.1} ", x(i as f64), y(v));
+                    pen_down = true;
+                }
+                None => pen_down = false,
+            }
+        }
         let _ = writeln!(
             out,
-            r#"<polyline fill="none" stroke="{}" stroke-width="1.5" points="{}"/>"#,
+            r#"<path fill="none" stroke="{}" stroke-width="1.5" d="{}"/>"#,
             s.color,
-            points.join(" ")
+            d.trim_end()
         );
         let lx = LEFT + w - 150.0 + 75.0 * k as f64;
         let _ = writeln!(
@@ -231,29 +237,41 @@ mod tests {
         let doc = svg("kukka <cluster> & baseline", &timeline);
         assert!(doc.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
         assert!(doc.trim_end().ends_with("</svg>"));
-        assert_eq!(doc.matches("<polyline").count(), 4);
+        assert_eq!(doc.matches("<path ").count(), 4);
         assert_eq!(doc.matches("<g ").count(), doc.matches("</g>").count());
         assert!(doc.contains("&lt;cluster&gt; &amp; baseline"));
         assert!(!doc.contains("NaN") && !doc.contains("inf"));
-        // Every polyline has one point per second.
-        for line in doc.lines().filter(|l| l.starts_with("<polyline")) {
-            let points = line.split("points=\"").nth(1).unwrap_or("");
-            assert_eq!(points.split_whitespace().count(), 30, "{line}");
-        }
-        // Every point lies inside the drawing.
-        for line in doc.lines().filter(|l| l.starts_with("<polyline")) {
-            let points = line
-                .split("points=\"")
+        // Every line has one point per second, all inside the drawing.
+        for line in doc.lines().filter(|l| l.starts_with("<path ")) {
+            let d = line
+                .split(" d=\"")
                 .nth(1)
                 .unwrap_or("")
                 .trim_end_matches("\"/>");
-            for p in points.split_whitespace() {
-                let (x, y) = p.split_once(',').expect("x,y");
+            assert_eq!(d.split_whitespace().count(), 30, "{line}");
+            assert_eq!(d.matches('M').count(), 1, "{line}");
+            for p in d.split_whitespace() {
+                let (x, y) = p[1..].split_once(',').expect("x,y");
                 let (x, y): (f64, f64) = (x.parse().expect("x"), y.parse().expect("y"));
                 assert!((0.0..=WIDTH).contains(&x));
                 assert!((TOP..=TOP + 2.0 * CHART_H + GAP).contains(&y));
             }
         }
+    }
+
+    #[test]
+    fn seconds_without_successes_leave_a_gap_in_the_latency_lines() {
+        let timeline: Vec<_> = (0..10)
+            .map(|i| second(i, if i == 4 { 0 } else { 100 }, 250.0))
+            .collect();
+        let doc = svg("gap", &timeline);
+        let paths: Vec<_> = doc.lines().filter(|l| l.starts_with("<path ")).collect();
+        assert_eq!(paths.len(), 4);
+        // p50 and p99 break at second 4; the throughput lines do not.
+        assert_eq!(paths[0].matches('M').count(), 2, "{}", paths[0]);
+        assert_eq!(paths[1].matches('M').count(), 2);
+        assert_eq!(paths[2].matches('M').count(), 1);
+        assert_eq!(paths[3].matches('M').count(), 1);
     }
 
     #[test]
