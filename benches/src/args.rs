@@ -54,6 +54,9 @@ pub struct Args {
     /// Poll interval of an event-lag probe, in milliseconds.
     #[arg(long, default_value_t = 2)]
     pub lag_poll_ms: u64,
+    /// A name for this run (shown in the report and the plot's title).
+    #[arg(long)]
+    pub label: Option<String>,
     /// Write the report as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,

@@ -78,10 +78,16 @@ pub async fn probe(
             continue;
         }
         report.probes += 1;
+        let at = created
+            .saturating_duration_since(measure_from)
+            .as_secs_f64();
         match shown {
             Some(lag) => lags.saturating_record(micros(lag)),
             None => report.timeouts += 1,
         }
+        report
+            .samples
+            .push((at, shown.map(|l| l.as_secs_f64() * 1000.0)));
     }
     report.lag_ms = Percentiles::of(&lags);
     report

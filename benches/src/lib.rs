@@ -98,7 +98,8 @@ pub async fn execute(args: &Args) -> Result<Report, BenchError> {
     }
     if let Some(path) = &args.plot {
         let title = format!(
-            "kukka-bench {} — {}",
+            "{} — {}, {}",
+            report.setup.label.as_deref().unwrap_or("kukka-bench"),
             report.setup.scenario,
             match report.setup.target_rate {
                 Some(r) => format!("open loop {r} ops/s"),

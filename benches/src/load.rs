@@ -128,6 +128,7 @@ pub async fn run(args: &Args, urls: Vec<String>) -> Result<Report, BenchError> {
         return Err(e.into());
     }
     let setup = Setup {
+        label: args.label.clone(),
         scenario: args.scenario.name().to_string(),
         mode: if args.rate.is_some() {
             "open"

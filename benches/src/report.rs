@@ -120,11 +120,16 @@ pub struct LagReport {
     pub poll_ms: u64,
     /// Lag of the visible ones, ms.
     pub lag_ms: Percentiles,
+    /// Every probe: `[seconds into the measured window, lag ms]` (lag
+    /// `null` for a probe that timed out), to see whether the lag grows.
+    pub samples: Vec<(f64, Option<f64>)>,
 }
 
 /// How the run was set up.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Setup {
+    /// The run's name (`--label`).
+    pub label: Option<String>,
     /// Scenario name.
     pub scenario: String,
     /// `closed` or `open`.
@@ -233,9 +238,14 @@ impl Report {
             Some(r) => format!("open loop at {r} ops/s, up to {} in flight", s.connections),
             None => format!("closed loop, {} connections", s.connections),
         };
+        let name = s
+            .label
+            .as_deref()
+            .map(|l| format!("{l}: "))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "scenario {}: {mode}, {} URL(s)",
+            "{name}scenario {}: {mode}, {} URL(s)",
             s.scenario,
             s.urls.len()
         );
