@@ -4,6 +4,12 @@
 //! `kukka up` runs in its own process group so that a Ctrl-C meant for the
 //! bench reaches only the bench, which then stops the system in order
 //! (`kukka up` stops its children on SIGTERM).
+//!
+//! Ready means `GET /readyz` answered 200 *and* one `POST /orders` was
+//! created: `/readyz` reflects the edge's view of the cluster, and the
+//! order node may see the payment node a moment later (measured: orders
+//! placed in the first ~0.5 s after `/readyz` turned 200 were rejected with
+//! "no payment node is joined", which also opened the breaker).
 
 use std::{
     path::{Path, PathBuf},
@@ -98,19 +104,20 @@ impl System {
                 d.disable_cleanup(true);
             }
         }
-        if let Err(e) = system.wait_ready(ready_within).await {
+        let deadline = Instant::now() + ready_within;
+        if let Err(e) = system.wait_ready(deadline).await {
             let _ = system.stop().await;
             return Err(e);
         }
         Ok(system)
     }
 
-    async fn wait_ready(&mut self, within: Duration) -> Result<(), BenchError> {
+    async fn wait_ready(&mut self, deadline: Instant) -> Result<(), BenchError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()?;
-        let deadline = Instant::now() + within;
-        let url = format!("{}/readyz", self.url);
+        let ready = format!("{}/readyz", self.url);
+        let mut probe_ok = false;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Err(BenchError::NotReady(format!(
@@ -118,15 +125,24 @@ impl System {
                     self.data_dir.join("up.log").display()
                 )));
             }
-            if let Ok(r) = client.get(&url).send().await {
-                if r.status().as_u16() == 200 {
+            if !probe_ok {
+                probe_ok =
+                    matches!(client.get(&ready).send().await, Ok(r) if r.status().as_u16() == 200);
+            }
+            if probe_ok {
+                let req = client
+                    .post(format!("{}/orders", self.url))
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(crate::scenario::order_body(0));
+                if let Ok((_, 201, _)) = crate::scenario::send(req).await {
                     return Ok(());
                 }
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         Err(BenchError::NotReady(format!(
-            "{url} did not answer 200 within {within:?}; logs in {}",
+            "{} did not get ready (GET /readyz 200 and one order placed) in time; logs in {}",
+            self.url,
             self.data_dir.join("logs").display()
         )))
     }
