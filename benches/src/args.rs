@@ -41,6 +41,10 @@ pub struct Args {
     /// Orders placed before a read scenario starts (their pages are read).
     #[arg(long, default_value_t = 50)]
     pub seed_orders: usize,
+    /// A 503 answered within this many milliseconds counts as a fast 503
+    /// (shed at once) in the report; slower ones waited for something.
+    #[arg(long = "fast-503-ms", default_value_t = 100)]
+    pub fast_503_ms: u64,
     /// Deadline of one HTTP request, in milliseconds.
     #[arg(long, default_value_t = 10_000)]
     pub timeout_ms: u64,

@@ -102,7 +102,8 @@ pub async fn run(args: &Args, urls: Vec<String>) -> Result<Report, BenchError> {
     let workers: Vec<_> = (0..args.connections)
         .map(|_| {
             let shared = shared.clone();
-            let rec = Recorder::new(measure_from, live.clone());
+            let rec = Recorder::new(measure_from, live.clone())
+                .with_fast_busy(Duration::from_millis(args.fast_503_ms));
             tokio::spawn(worker(shared, rec))
         })
         .collect();

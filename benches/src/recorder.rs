@@ -69,13 +69,21 @@ impl Second {
     }
 }
 
+/// A 503 answered faster than this is a *fast* 503 (shed at once, e.g. by
+/// an open circuit breaker), a slower one waited for something (e.g. a
+/// payment timeout), unless `--fast-503-ms` says otherwise.
+pub const DEFAULT_FAST_BUSY: Duration = Duration::from_millis(100);
+
 /// One worker's record.
 #[derive(Clone, Debug)]
 pub struct Recorder {
     measure_from: Instant,
     live: Arc<Live>,
+    fast_busy: Duration,
     /// Latency by outcome ([`Outcome::ALL`] order), microseconds.
     pub latency: [Histogram<u64>; 5],
+    /// Latency of the fast 503s (a subset of `latency[Busy]`).
+    pub busy_fast: Histogram<u64>,
     /// Per second since `measure_from`, by the time requests ended.
     pub timeline: Vec<Second>,
 }
@@ -87,9 +95,17 @@ impl Recorder {
         Self {
             measure_from,
             live,
+            fast_busy: DEFAULT_FAST_BUSY,
             latency: std::array::from_fn(|_| histogram(3)),
+            busy_fast: histogram(3),
             timeline: Vec::new(),
         }
+    }
+
+    /// Sets the fast-503 threshold.
+    pub fn with_fast_busy(mut self, under: Duration) -> Self {
+        self.fast_busy = under;
+        self
     }
 
     /// Records a request that started (or was due) at `start` and ended at
@@ -99,8 +115,12 @@ impl Recorder {
         if start < self.measure_from {
             return;
         }
-        let us = micros(end.saturating_duration_since(start));
+        let took = end.saturating_duration_since(start);
+        let us = micros(took);
         self.latency[outcome.index()].saturating_record(us);
+        if outcome == Outcome::Busy && took < self.fast_busy {
+            self.busy_fast.saturating_record(us);
+        }
         let sec = end.saturating_duration_since(self.measure_from).as_secs() as usize;
         while self.timeline.len() <= sec {
             self.timeline.push(Second::new());
@@ -118,6 +138,7 @@ impl Recorder {
             // Same bounds on both sides: adding cannot fail.
             let _ = mine.add(theirs);
         }
+        let _ = self.busy_fast.add(&other.busy_fast);
         while self.timeline.len() < other.timeline.len() {
             self.timeline.push(Second::new());
         }
@@ -154,6 +175,22 @@ mod tests {
         assert_eq!(r.counts(), [0, 1, 0, 0, 0]);
         assert_eq!(r.timeline.len(), 2, "ended 1.5 s into the window");
         assert_eq!(r.timeline[1].counts[Outcome::Busy.index()], 1);
+    }
+
+    #[test]
+    fn fast_503s_are_split_from_slow_ones() {
+        let t0 = Instant::now();
+        let mut r =
+            Recorder::new(t0, Arc::new(Live::default())).with_fast_busy(Duration::from_millis(100));
+        r.record(Outcome::Busy, t0, t0 + Duration::from_millis(3));
+        r.record(Outcome::Busy, t0, t0 + Duration::from_millis(301));
+        r.record(Outcome::Success, t0, t0 + Duration::from_millis(2));
+        assert_eq!(r.latency[Outcome::Busy.index()].len(), 2);
+        assert_eq!(r.busy_fast.len(), 1);
+        let mut other = Recorder::new(t0, Arc::new(Live::default()));
+        other.record(Outcome::Busy, t0, t0 + Duration::from_millis(1));
+        r.merge(&other);
+        assert_eq!(r.busy_fast.len(), 2);
     }
 
     #[test]

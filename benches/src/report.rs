@@ -169,6 +169,13 @@ pub struct Report {
     pub latency_ms: Percentiles,
     /// Latency of 503 with `Retry-After`.
     pub busy_latency_ms: Percentiles,
+    /// 503s answered under the fast threshold (`--fast-503-ms`), percent of
+    /// all requests: load shed at once (open breaker, full bulkhead).
+    pub fast_busy_pct: f64,
+    /// Latency of those fast 503s.
+    pub fast_busy_latency_ms: Percentiles,
+    /// Latency of the other, slow 503s (they waited, e.g. for a timeout).
+    pub slow_busy_latency_ms: Percentiles,
     /// Latency of every answered or failed request.
     pub all_latency_ms: Percentiles,
     /// Open loop: operations that started more than 1 ms after they were due
@@ -199,6 +206,8 @@ impl Report {
         for h in &rec.latency {
             let _ = all.add(h);
         }
+        let mut slow_busy = rec.latency[Outcome::Busy.index()].clone();
+        let _ = slow_busy.subtract(&rec.busy_fast);
         let timeline = rec
             .timeline
             .iter()
@@ -221,6 +230,9 @@ impl Report {
             busy_pct: pct(outcomes.busy),
             latency_ms: Percentiles::of(&rec.latency[Outcome::Success.index()]),
             busy_latency_ms: Percentiles::of(&rec.latency[Outcome::Busy.index()]),
+            fast_busy_pct: pct(rec.busy_fast.len()),
+            fast_busy_latency_ms: Percentiles::of(&rec.busy_fast),
+            slow_busy_latency_ms: Percentiles::of(&slow_busy),
             all_latency_ms: Percentiles::of(&all),
             outcomes,
             late_starts: None,
@@ -262,6 +274,8 @@ impl Report {
         for (name, p) in [
             ("2xx", &self.latency_ms),
             ("503+RA", &self.busy_latency_ms),
+            ("  fast", &self.fast_busy_latency_ms),
+            ("  slow", &self.slow_busy_latency_ms),
             ("all", &self.all_latency_ms),
         ] {
             if p.count > 0 || name == "2xx" {
@@ -275,8 +289,8 @@ impl Report {
         let o = &self.outcomes;
         let _ = writeln!(
             out,
-            "outcomes: 2xx {} ({:.2}%)  503+Retry-After {} ({:.2}%)  other 4xx {}  5xx {}  connection errors {}",
-            o.ok, self.ok_pct, o.busy, self.busy_pct, o.client_errors, o.server_errors, o.connection_errors
+            "outcomes: 2xx {} ({:.2}%)  503+Retry-After {} ({:.2}%, fast {:.2}%)  other 4xx {}  5xx {}  connection errors {}",
+            o.ok, self.ok_pct, o.busy, self.busy_pct, self.fast_busy_pct, o.client_errors, o.server_errors, o.connection_errors
         );
         if let (Some(late), Some(unsent)) = (self.late_starts, self.unsent) {
             let _ = writeln!(
@@ -343,7 +357,12 @@ mod tests {
         assert_eq!(rep.all_latency_ms.count, 100);
         assert_eq!(rep.timeline.len(), 1);
         assert_eq!(rep.timeline[0].ok_rate(), 90.0);
-        assert!(rep.render().contains("503+Retry-After 10 (10.00%)"));
+        assert_eq!(rep.fast_busy_pct, 10.0);
+        assert_eq!(rep.fast_busy_latency_ms.count, 10);
+        assert_eq!(rep.slow_busy_latency_ms.count, 0);
+        assert!(rep
+            .render()
+            .contains("503+Retry-After 10 (10.00%, fast 10.00%)"));
         let json = serde_json::to_value(&rep).expect("json");
         assert_eq!(json["outcomes"]["busy"], 10);
     }
