@@ -5,10 +5,7 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = kukka_benches::Args::parse();
-    let report = kukka_benches::run(&args).await?;
+    let report = kukka_benches::execute(&args).await?;
     println!("{}", report.render());
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
-    }
     Ok(())
 }

@@ -1,0 +1,222 @@
+//! The three ways the baseline stores an order (see [`super::Storage`]).
+//! Each makes the payment row durable, then the order row, and gets both
+//! events to the stream.
+
+use std::sync::Arc;
+
+use kukka_actors::{
+    domain::{new_order::NewOrder, order::Order, payment::Payment},
+    events::{Envelope, EventBody},
+};
+use kukka_storage::{
+    aggregate_repo::{AggregateRepo, Inserted},
+    bus,
+    outbox::StreamEvent,
+    sled_store::{encode, SledStore},
+    StorageError,
+};
+use redis::aio::ConnectionManager;
+use tokio::{
+    sync::{watch, Notify},
+    task::JoinHandle,
+};
+
+use super::{
+    batched::{self, Row},
+    relay::{self, Removal},
+    Storage,
+};
+use crate::BenchError;
+
+/// Where and how orders are stored.
+#[derive(Clone)]
+pub enum Backend {
+    /// Plain inserts into two trees, group commit, `XADD` inline.
+    Plain {
+        /// The database (for ids and flushes).
+        store: SledStore,
+        /// Payment rows by order id.
+        payments: sled::Tree,
+        /// Order rows by sequence number.
+        orders: sled::Tree,
+        /// Redis.
+        redis: ConnectionManager,
+    },
+    /// The cluster's repositories; a relay publishes the outbox.
+    Outbox {
+        /// Payments (secondary key: the order id), as on a payment node.
+        payments: AggregateRepo<Payment>,
+        /// Orders, as on an order node.
+        orders: AggregateRepo<Order>,
+        /// Wakes the relay.
+        kick: Arc<Notify>,
+    },
+    /// The batching prototype; a relay publishes the outbox.
+    Batched {
+        /// The writer task.
+        writer: batched::Writer,
+        /// Wakes the relay.
+        kick: Arc<Notify>,
+    },
+}
+
+impl Backend {
+    /// Opens the trees of `storage` and starts its relay, if it has one.
+    pub fn open(
+        storage: Storage,
+        store: &SledStore,
+        redis: &ConnectionManager,
+        stop: watch::Receiver<bool>,
+    ) -> Result<(Self, Option<JoinHandle<()>>), BenchError> {
+        let kick = Arc::new(Notify::new());
+        Ok(match storage {
+            Storage::Plain => (
+                Self::Plain {
+                    store: store.clone(),
+                    payments: store.tree("plain.payments")?,
+                    orders: store.tree("plain.orders")?,
+                    redis: redis.clone(),
+                },
+                None,
+            ),
+            Storage::Outbox => {
+                let orders = AggregateRepo::open(store, "repo.orders")?;
+                let task = tokio::spawn(relay::run(
+                    orders.outbox().clone(),
+                    redis.clone(),
+                    kick.clone(),
+                    stop,
+                    Removal::Batch,
+                ));
+                let backend = Self::Outbox {
+                    payments: AggregateRepo::open(store, "repo.payments")?,
+                    orders,
+                    kick,
+                };
+                (backend, Some(task))
+            }
+            Storage::OutboxBatched => {
+                let writer = batched::Writer::spawn(store)?;
+                let task = tokio::spawn(relay::run(
+                    writer.outbox().clone(),
+                    redis.clone(),
+                    kick.clone(),
+                    stop,
+                    Removal::EachKey,
+                ));
+                (Self::Batched { writer, kick }, Some(task))
+            }
+        })
+    }
+
+    /// Stores one order durably; the order as answered to the client.
+    pub async fn persist(&self, new: NewOrder) -> Result<Order, BenchError> {
+        match self {
+            Self::Plain {
+                store,
+                payments,
+                orders,
+                redis,
+            } => {
+                let p = Placed::new(store.next_id()?, new);
+                payments
+                    .insert(p.order.id.as_bytes(), encode(&p.payment))
+                    .map_err(StorageError::from)?;
+                store.flush().await?;
+                orders
+                    .insert(p.seq.to_be_bytes(), encode(&p.order))
+                    .map_err(StorageError::from)?;
+                store.flush().await?;
+                let mut conn = redis.clone();
+                match bus::publish(&mut conn, bus::EVENTS_STREAM, &p.events).await {
+                    Ok(()) => Ok(p.order),
+                    Err(StorageError::Redis(e)) => Err(BenchError::Redis(e)),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Self::Outbox {
+                payments,
+                orders,
+                kick,
+            } => {
+                let p = Placed::new(payments.next_seq()?, new);
+                let [paid, placed] = p.events;
+                let first = payments
+                    .insert(p.seq, Some(&p.order.id), &p.payment, &[paid])
+                    .await?;
+                if !matches!(first, Inserted::New) {
+                    return Err(already_paid(&p.order.id));
+                }
+                kick.notify_one();
+                orders.insert(p.seq, None, &p.order, &[placed]).await?;
+                kick.notify_one();
+                Ok(p.order)
+            }
+            Self::Batched { writer, kick } => {
+                let p = Placed::new(writer.next_seq()?, new);
+                let [paid, placed] = p.events;
+                let payment = Row {
+                    kind: batched::Kind::Payment,
+                    seq: p.seq,
+                    key: Some(p.order.id.clone()),
+                    value: encode(&p.payment),
+                    event: paid,
+                };
+                if !writer.write(payment).await? {
+                    return Err(already_paid(&p.order.id));
+                }
+                kick.notify_one();
+                let order = Row {
+                    kind: batched::Kind::Order,
+                    seq: p.seq,
+                    key: None,
+                    value: encode(&p.order),
+                    event: placed,
+                };
+                writer.write(order).await?;
+                kick.notify_one();
+                Ok(p.order)
+            }
+        }
+    }
+}
+
+fn already_paid(order_id: &str) -> BenchError {
+    BenchError::Storage(StorageError::Conflict(format!(
+        "order {order_id} was paid already"
+    )))
+}
+
+/// The rows and events of one placed order.
+struct Placed {
+    seq: u64,
+    payment: Payment,
+    order: Order,
+    events: [StreamEvent; 2],
+}
+
+impl Placed {
+    fn new(seq: u64, new: NewOrder) -> Self {
+        let order_id = format!("0-{seq}");
+        let payment_id = format!("pay-0-{seq}");
+        let correlation_id = format!("baseline-{seq}");
+        let now = kukka_actors::clock::now();
+        let payment = Payment::confirmed(payment_id.clone(), order_id.clone(), new.price, &now);
+        let order = Order::placed(order_id.clone(), new, payment_id.clone(), &now);
+        let paid = Envelope::new(
+            &correlation_id,
+            &order_id,
+            EventBody::PaymentConfirmed {
+                payment_id,
+                amount: payment.amount,
+            },
+        );
+        let placed = Envelope::new(&correlation_id, &order_id, EventBody::order_placed(&order));
+        Self {
+            seq,
+            payment,
+            order,
+            events: [paid.to_stream_event(), placed.to_stream_event()],
+        }
+    }
+}
