@@ -67,6 +67,10 @@ pub struct Args {
     /// Draw latency and throughput over time as SVG here.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Send nothing: read a report written by --json and print it (and
+    /// draw it again with --plot).
+    #[arg(long, value_name = "JSON")]
+    pub replot: Option<PathBuf>,
     /// Start the system with `kukka up` on a free port and a temporary data
     /// directory, load it, and stop it.
     #[arg(long)]

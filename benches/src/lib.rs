@@ -51,6 +51,13 @@ use std::time::Duration;
 /// Runs a whole bench: validates the flags, spawns the system if asked,
 /// loads it, stops it, and writes `--json` and `--plot`.
 pub async fn execute(args: &Args) -> Result<Report, BenchError> {
+    if let Some(path) = &args.replot {
+        let bytes = std::fs::read(path)
+            .map_err(|e| BenchError::io(format!("cannot read {}", path.display()), e))?;
+        let report: Report = serde_json::from_slice(&bytes)?;
+        write_outputs(args, &report)?;
+        return Ok(report);
+    }
     args.validate()?;
     let system = if args.spawn {
         let kukka = spawn::find_kukka(args.kukka.as_deref())?;
@@ -91,8 +98,14 @@ pub async fn execute(args: &Args) -> Result<Report, BenchError> {
         }
     }
     let report = result?;
-    if let Some(path) = &args.json {
-        let bytes = serde_json::to_vec_pretty(&report)?;
+    write_outputs(args, &report)?;
+    Ok(report)
+}
+
+/// Writes `--json` (unless replotting) and `--plot`.
+fn write_outputs(args: &Args, report: &Report) -> Result<(), BenchError> {
+    if let Some(path) = args.json.as_ref().filter(|_| args.replot.is_none()) {
+        let bytes = serde_json::to_vec_pretty(report)?;
         std::fs::write(path, bytes)
             .map_err(|e| BenchError::io(format!("cannot write {}", path.display()), e))?;
     }
@@ -109,5 +122,5 @@ pub async fn execute(args: &Args) -> Result<Report, BenchError> {
         std::fs::write(path, plot::svg(&title, &report.timeline))
             .map_err(|e| BenchError::io(format!("cannot write {}", path.display()), e))?;
     }
-    Ok(report)
+    Ok(())
 }

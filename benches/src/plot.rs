@@ -23,8 +23,15 @@ struct Series<'a> {
     values: Vec<Option<f64>>,
 }
 
-/// The SVG document for `timeline`, headed by `title`.
+/// The SVG document for `timeline`, headed by `title`. A last second that
+/// the run covered for less than half a second is left out (its few
+/// requests are the tail of in-flight ones, not a rate).
 pub fn svg(title: &str, timeline: &[SecondStats]) -> String {
+    let full = timeline
+        .iter()
+        .rposition(|s| s.covered_secs >= 0.5)
+        .map_or(0, |i| i + 1);
+    let timeline = &timeline[..full];
     let height = TOP + 2.0 * CHART_H + GAP + 50.0;
     let mut out = String::new();
     let _ = writeln!(
@@ -205,6 +212,16 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::report::Outcomes;
+
+    #[test]
+    fn a_short_last_second_is_left_out() {
+        let mut timeline: Vec<_> = (0..5).map(|i| second(i, 100, 10.0)).collect();
+        timeline[4].covered_secs = 0.02;
+        let doc = svg("tail", &timeline);
+        for line in doc.lines().filter(|l| l.starts_with("<path ")) {
+            assert_eq!(line.matches(',').count(), 4, "{line}");
+        }
+    }
 
     fn second(i: u64, ok: u64, p99: f64) -> SecondStats {
         SecondStats {

@@ -4,12 +4,12 @@
 use std::fmt::Write as _;
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{outcome::Outcome, recorder::Recorder};
 
 /// Latency percentiles in milliseconds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// Samples.
     pub count: u64,
@@ -47,7 +47,7 @@ impl Percentiles {
 }
 
 /// Requests by outcome.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outcomes {
     /// 2xx.
     pub ok: u64,
@@ -80,7 +80,7 @@ impl Outcomes {
 }
 
 /// One second of the run.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SecondStats {
     /// Seconds since the measured window began.
     pub second: u64,
@@ -108,7 +108,7 @@ impl SecondStats {
 
 /// Event lag: from a `201` on `POST /orders` to the order showing on
 /// `GET /myPages/{id}`.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LagReport {
     /// Probes whose order was placed.
     pub probes: u64,
@@ -126,7 +126,7 @@ pub struct LagReport {
 }
 
 /// How the run was set up.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Setup {
     /// The run's name (`--label`).
     pub label: Option<String>,
@@ -147,7 +147,7 @@ pub struct Setup {
 }
 
 /// The numbers of one run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// How it was run.
     pub setup: Setup,
@@ -334,6 +334,17 @@ mod tests {
         assert!((p.max - 1000.0).abs() < 0.5, "{}", p.max);
         assert!((p.mean - 500.5).abs() < 0.5, "{}", p.mean);
         assert_eq!(Percentiles::of(&histogram(3)), Percentiles::default());
+    }
+
+    #[test]
+    fn a_report_reads_back_from_its_json() {
+        let t0 = Instant::now();
+        let mut r = crate::recorder::Recorder::new(t0, Arc::new(Live::default()));
+        r.record(Outcome::Success, t0, t0 + Duration::from_millis(4));
+        let rep = Report::build(Setup::default(), &r, 1.0);
+        let back: Report =
+            serde_json::from_slice(&serde_json::to_vec(&rep).expect("json")).expect("parse");
+        assert_eq!(back, rep);
     }
 
     #[test]
