@@ -109,6 +109,7 @@ impl SecondStats {
 /// Event lag: from a `201` on `POST /orders` to the order showing on
 /// `GET /myPages/{id}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct LagReport {
     /// Probes whose order was placed.
     pub probes: u64,
@@ -127,6 +128,7 @@ pub struct LagReport {
 
 /// How the run was set up.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Setup {
     /// The run's name (`--label`).
     pub label: Option<String>,
@@ -146,8 +148,10 @@ pub struct Setup {
     pub env: Vec<String>,
 }
 
-/// The numbers of one run.
+/// The numbers of one run. Fields missing from an older JSON report read
+/// as their defaults (for `--replot`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Report {
     /// How it was run.
     pub setup: Setup,
