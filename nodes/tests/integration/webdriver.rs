@@ -397,36 +397,30 @@ impl Browser {
             .expect("switch window");
     }
 
-    /// Polls `probe` (every 100 ms) until it yields `Some`; after `within`
-    /// panics naming `what`, with a screenshot and the page's text.
-    pub async fn wait_for<T, F, Fut>(&self, what: &str, within: Duration, mut probe: F) -> T
+    /// Polls `probe` until it yields `Some`; after `within` panics naming
+    /// `what`, with a screenshot and the page's text.
+    pub async fn wait_for<T, F, Fut>(&self, what: &str, within: Duration, probe: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Option<T>>,
     {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(v) = probe().await {
-                return v;
-            }
-            if Instant::now() > deadline {
-                let shot = self.screenshot("timeout").await;
-                let text = self
-                    .post(
-                        "/execute/sync",
-                        json!({"script": "return document.body ? document.body.innerText : '';", "args": []}),
-                    )
-                    .await
-                    .unwrap_or_else(Value::String);
-                panic!(
-                    "waited {} s for {what}; screenshot {}; page text:\n{}",
-                    within.as_secs(),
-                    shot.display(),
-                    text.as_str().unwrap_or_default()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(v) = super::harness::eventually(within, probe).await {
+            return v;
         }
+        let shot = self.screenshot("timeout").await;
+        let text = self
+            .post(
+                "/execute/sync",
+                json!({"script": "return document.body ? document.body.innerText : '';", "args": []}),
+            )
+            .await
+            .unwrap_or_else(Value::String);
+        panic!(
+            "waited {} s for {what}; screenshot {}; page text:\n{}",
+            within.as_secs(),
+            shot.display(),
+            text.as_str().unwrap_or_default()
+        );
     }
 }
 
