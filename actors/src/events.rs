@@ -1,27 +1,36 @@
-//! Domain events and the envelope they travel in.
+//! Domain events: the published language between the bounded contexts, and
+//! the envelope they travel in through the outbox and the Redis stream.
 //!
-//! Every event carries a unique `eventId` (consumers apply it once), the
-//! `correlationId` of the request that caused it, and the `orderId` it is
-//! about. The JSON is flat: `{"eventId", "correlationId", "occurredAt",
-//! "orderId", "type", ...fields of the type}`.
+//! Every event carries a unique `eventId`, the `correlationId` of the
+//! request that caused it, and the `orderId` it is about. The JSON is flat:
+//! `{"eventId", "correlationId", "occurredAt", "orderId", "type", ...fields
+//! of the type}`. The stream entry's `type` field is the event's
+//! [`EventKind`], so a consumer can skip what it does not handle without
+//! decoding it.
 
 use kukka_storage::outbox::StreamEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{delivery::DeliveryStatus, order::Order};
+use crate::{
+    delivery::model::DeliveryStatus,
+    order::{
+        id::OrderId,
+        model::{Order, OrderLine},
+    },
+};
 
 /// An event with its metadata.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Envelope {
-    /// Unique id.
+    /// Unique id of this event.
     pub event_id: String,
     /// The request that caused it.
     pub correlation_id: String,
-    /// RFC 3339.
+    /// When it happened (RFC 3339).
     pub occurred_at: String,
     /// The order it concerns.
-    pub order_id: String,
+    pub order_id: OrderId,
     /// What happened.
     #[serde(flatten)]
     pub body: EventBody,
@@ -33,74 +42,129 @@ pub struct Envelope {
 pub enum EventBody {
     /// A paid order was established.
     OrderPlaced {
-        /// Who ordered.
-        customer_name: String,
-        /// Phone.
-        phone_number: String,
-        /// Address.
-        address: String,
-        /// Box.
-        flower_type: String,
-        /// Price in won.
-        price: u64,
-        /// Quantity.
-        qty: u32,
-        /// The payment.
+        /// What was ordered.
+        #[serde(flatten)]
+        line: OrderLine,
+        /// The payment that established it.
         payment_id: String,
-        /// When the order was created.
+        /// When the order was created (RFC 3339).
         created_at: String,
     },
     /// An order was not established (payment failed or timed out); any
     /// charge for it must be voided.
     OrderRejected {
-        /// Why.
+        /// Why payment failed.
         reason: String,
     },
-    /// The customer cancelled.
+    /// The customer cancelled: payment refunds.
     OrderCancelled,
     /// The charge went through.
     PaymentConfirmed {
-        /// Payment id.
+        /// The payment's id.
         payment_id: String,
-        /// Amount in won.
+        /// The amount charged, in won.
         amount: u64,
     },
-    /// The charge was refunded or voided.
+    /// The charge was refunded (order cancelled) or voided (order never
+    /// established).
     PaymentCancelled {
-        /// Payment id.
+        /// The payment's id.
         payment_id: String,
     },
-    /// A delivery changed status.
+    /// A delivery changed status (its kind is named for the new status).
     DeliveryChanged {
         /// The new status.
         status: DeliveryStatus,
     },
 }
 
-impl EventBody {
-    /// The type name, as written in the stream's `type` field (a delivery
-    /// change is named for its new status: `DeliveryStarted`, ...).
-    pub fn kind(&self) -> &'static str {
+/// The type of an event, as written in the stream entry's `type` field. A
+/// delivery change is named for its new status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// [`EventBody::OrderPlaced`].
+    OrderPlaced,
+    /// [`EventBody::OrderRejected`].
+    OrderRejected,
+    /// [`EventBody::OrderCancelled`].
+    OrderCancelled,
+    /// [`EventBody::PaymentConfirmed`].
+    PaymentConfirmed,
+    /// [`EventBody::PaymentCancelled`].
+    PaymentCancelled,
+    /// [`EventBody::DeliveryChanged`] to `DeliveryRequested`.
+    DeliveryRequested,
+    /// [`EventBody::DeliveryChanged`] to `DeliveryStarted`.
+    DeliveryStarted,
+    /// [`EventBody::DeliveryChanged`] to `Delivered`.
+    Delivered,
+    /// [`EventBody::DeliveryChanged`] to `DeliveryCancelled`.
+    DeliveryCancelled,
+}
+
+impl EventKind {
+    /// Every kind.
+    pub const ALL: [EventKind; 9] = [
+        Self::OrderPlaced,
+        Self::OrderRejected,
+        Self::OrderCancelled,
+        Self::PaymentConfirmed,
+        Self::PaymentCancelled,
+        Self::DeliveryRequested,
+        Self::DeliveryStarted,
+        Self::Delivered,
+        Self::DeliveryCancelled,
+    ];
+
+    /// Its name in the stream.
+    pub fn as_str(self) -> &'static str {
         match self {
-            Self::OrderPlaced { .. } => "OrderPlaced",
-            Self::OrderRejected { .. } => "OrderRejected",
+            Self::OrderPlaced => "OrderPlaced",
+            Self::OrderRejected => "OrderRejected",
             Self::OrderCancelled => "OrderCancelled",
-            Self::PaymentConfirmed { .. } => "PaymentConfirmed",
-            Self::PaymentCancelled { .. } => "PaymentCancelled",
-            Self::DeliveryChanged { status } => status.as_str(),
+            Self::PaymentConfirmed => "PaymentConfirmed",
+            Self::PaymentCancelled => "PaymentCancelled",
+            Self::DeliveryRequested => DeliveryStatus::DeliveryRequested.as_str(),
+            Self::DeliveryStarted => DeliveryStatus::DeliveryStarted.as_str(),
+            Self::Delivered => DeliveryStatus::Delivered.as_str(),
+            Self::DeliveryCancelled => DeliveryStatus::DeliveryCancelled.as_str(),
+        }
+    }
+
+    /// Parses a stream entry's `type`; `None` for a type kukka does not know.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// The kind of a delivery change to `status`.
+    pub fn delivery(status: DeliveryStatus) -> Self {
+        match status {
+            DeliveryStatus::DeliveryRequested => Self::DeliveryRequested,
+            DeliveryStatus::DeliveryStarted => Self::DeliveryStarted,
+            DeliveryStatus::Delivered => Self::Delivered,
+            DeliveryStatus::DeliveryCancelled => Self::DeliveryCancelled,
+        }
+    }
+}
+
+impl EventBody {
+    /// Its kind.
+    pub fn kind(&self) -> EventKind {
+        match self {
+            Self::OrderPlaced { .. } => EventKind::OrderPlaced,
+            Self::OrderRejected { .. } => EventKind::OrderRejected,
+            Self::OrderCancelled => EventKind::OrderCancelled,
+            Self::PaymentConfirmed { .. } => EventKind::PaymentConfirmed,
+            Self::PaymentCancelled { .. } => EventKind::PaymentCancelled,
+            Self::DeliveryChanged { status } => EventKind::delivery(*status),
         }
     }
 
     /// `OrderPlaced` for an established order.
-    pub fn order_placed(o: &Order) -> Self {
+    pub fn order_placed(o: &Order, payment_id: &str) -> Self {
         Self::OrderPlaced {
-            customer_name: o.customer_name.clone(),
-            phone_number: o.phone_number.clone(),
-            address: o.address.clone(),
-            flower_type: o.flower_type.clone(),
-            price: o.price,
-            qty: o.qty,
-            payment_id: o.payment_id.clone().unwrap_or_default(),
+            line: o.line.clone(),
+            payment_id: payment_id.to_string(),
             created_at: o.created_at.clone(),
         }
     }
@@ -108,12 +172,12 @@ impl EventBody {
 
 impl Envelope {
     /// A new event with a fresh id, stamped now.
-    pub fn new(correlation_id: &str, order_id: &str, body: EventBody) -> Self {
+    pub fn new(correlation_id: &str, order_id: OrderId, body: EventBody) -> Self {
         Self {
             event_id: uuid::Uuid::new_v4().to_string(),
             correlation_id: correlation_id.to_string(),
-            occurred_at: crate::clock::now(),
-            order_id: order_id.to_string(),
+            occurred_at: crate::runtime::clock::now(),
+            order_id,
             body,
         }
     }
@@ -122,8 +186,9 @@ impl Envelope {
     pub fn to_stream_event(&self) -> StreamEvent {
         StreamEvent {
             event_id: self.event_id.clone(),
-            kind: self.body.kind().to_string(),
-            data: serde_json::to_string(self).unwrap_or_default(),
+            kind: self.body.kind().as_str().to_string(),
+            data: serde_json::to_string(self)
+                .expect("an envelope encodes to JSON: plain fields, no maps"),
         }
     }
 
@@ -137,11 +202,15 @@ impl Envelope {
 mod tests {
     use super::*;
 
+    fn id() -> OrderId {
+        OrderId::new(0, 1)
+    }
+
     #[test]
     fn an_envelope_round_trips_through_the_stream_form_and_is_flat() {
         let e = Envelope::new(
             "corr-1",
-            "0-1",
+            id(),
             EventBody::PaymentConfirmed {
                 payment_id: "p".into(),
                 amount: 5,
@@ -153,23 +222,54 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&s.data).expect("json");
         assert_eq!(v["type"], "PaymentConfirmed");
         assert_eq!(v["paymentId"], "p");
+        assert_eq!(v["orderId"], "0-1");
         assert_eq!(v["correlationId"], "corr-1");
         assert_eq!(Envelope::from_stream_event(&s).expect("decode"), e);
     }
 
     #[test]
-    fn unit_and_status_variants_round_trip() {
+    fn every_body_round_trips_and_names_its_kind() {
+        let line = OrderLine {
+            customer_name: "KIM".into(),
+            phone_number: "010".into(),
+            address: "SEOUL".into(),
+            flower_type: "MixBox".into(),
+            price: 10000,
+            qty: 2,
+        };
         for body in [
+            EventBody::OrderPlaced {
+                line,
+                payment_id: "pay-0-1".into(),
+                created_at: "t".into(),
+            },
+            EventBody::OrderRejected { reason: "r".into() },
             EventBody::OrderCancelled,
+            EventBody::PaymentCancelled {
+                payment_id: "p".into(),
+            },
             EventBody::DeliveryChanged {
                 status: DeliveryStatus::Delivered,
             },
         ] {
-            let e = Envelope::new("c", "o", body);
-            assert_eq!(
-                Envelope::from_stream_event(&e.to_stream_event()).expect("decode"),
-                e
-            );
+            let e = Envelope::new("c", id(), body);
+            let s = e.to_stream_event();
+            assert_eq!(EventKind::parse(&s.kind), Some(e.body.kind()));
+            let v: serde_json::Value = serde_json::from_str(&s.data).expect("json");
+            assert!(v.get("line").is_none(), "flat: {v}");
+            assert_eq!(Envelope::from_stream_event(&s).expect("decode"), e);
+        }
+        assert_eq!(
+            EventBody::DeliveryChanged {
+                status: DeliveryStatus::Delivered
+            }
+            .kind()
+            .as_str(),
+            "Delivered"
+        );
+        assert_eq!(EventKind::parse("Teleported"), None);
+        for k in EventKind::ALL {
+            assert_eq!(EventKind::parse(k.as_str()), Some(k));
         }
     }
 }

@@ -9,9 +9,13 @@ use std::{
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use kukka_actors::{
-    breaker::{Breaker, BreakerConfig},
-    domain::{new_order::NewOrder, order::Order},
     events::{Envelope, EventBody},
+    order::{
+        breaker::{Breaker, BreakerConfig},
+        id::OrderId,
+        model::Order,
+        new_order::NewOrder,
+    },
 };
 
 fn order_json() -> serde_json::Value {
@@ -43,13 +47,14 @@ fn breaker(c: &mut Criterion) {
 
 fn events(c: &mut Criterion) {
     let new = NewOrder::parse(&order_json()).expect("a valid order");
+    let id = OrderId::new(0, 17);
     let order = Order::placed(
-        "0-17".into(),
-        new,
+        id,
+        new.into_line(),
         "pay-0-17".into(),
         "2026-01-01T00:00:00.000Z",
     );
-    let envelope = Envelope::new("corr-1", "0-17", EventBody::order_placed(&order));
+    let envelope = Envelope::new("corr-1", id, EventBody::order_placed(&order, "pay-0-17"));
     c.bench_function("events/to_stream_event (OrderPlaced)", |bench| {
         bench.iter(|| black_box(black_box(&envelope).to_stream_event()))
     });

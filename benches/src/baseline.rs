@@ -4,7 +4,7 @@
 //!
 //! Per order it
 //! 1. parses and validates the body with the domain's
-//!    [`NewOrder::parse`](kukka_actors::domain::new_order::NewOrder::parse),
+//!    [`NewOrder::parse`](kukka_actors::order::new_order::NewOrder::parse),
 //! 2. writes the payment row and waits for it to be durable (sled, group
 //!    commit through [`SledStore::flush`]),
 //! 3. writes the order row and waits for it to be durable (the cluster, too,
@@ -30,7 +30,7 @@ pub mod relay;
 
 use std::{convert::Infallible, future::Future, net::SocketAddr, path::PathBuf, time::Duration};
 
-use kukka_actors::domain::new_order::NewOrder;
+use kukka_actors::order::new_order::NewOrder;
 use kukka_storage::{redis_conn, sled_store::SledStore};
 use serde_json::json;
 use tokio::sync::watch;

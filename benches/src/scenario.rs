@@ -232,7 +232,7 @@ mod tests {
     #[test]
     fn bodies_are_valid_orders_and_ids_are_read_back() {
         let v: serde_json::Value = serde_json::from_str(&order_body(7)).expect("json");
-        let parsed = kukka_actors::domain::new_order::NewOrder::parse(&v).expect("valid");
+        let parsed = kukka_actors::order::new_order::NewOrder::parse(&v).expect("valid");
         assert_eq!(parsed.customer_name, "bench-7");
         assert_eq!(
             order_id(br#"{"id":"0-3","status":"Ordered"}"#).as_deref(),

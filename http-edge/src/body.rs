@@ -42,14 +42,14 @@ where
         }
     }
     if length.is_some_and(|n| n > limit) {
-        return Err(ApiError::PayloadTooLarge(limit));
+        return Err(ApiError::PayloadTooLarge(Some(limit)));
     }
     let mut body = std::pin::pin!(body);
     let mut bytes = Vec::new();
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
         if bytes.len() as u64 + chunk.remaining() as u64 > limit {
-            return Err(ApiError::PayloadTooLarge(limit));
+            return Err(ApiError::PayloadTooLarge(Some(limit)));
         }
         while chunk.has_remaining() {
             let part = chunk.chunk();

@@ -6,7 +6,7 @@
 
 use std::convert::Infallible;
 
-use kukka_actors::protocol::ServiceError;
+use kukka_actors::runtime::error::ServiceError;
 use serde_json::json;
 use warp::{
     http::{header, HeaderValue, StatusCode},
@@ -26,9 +26,10 @@ pub enum ApiError {
     /// Not `application/json`.
     #[error("the body must be application/json")]
     UnsupportedMediaType,
-    /// Over the body limit.
-    #[error("the body is larger than {0} bytes")]
-    PayloadTooLarge(u64),
+    /// Over the body limit (`None` when the limit is not known where the
+    /// size was noticed).
+    #[error("the body is too large{}", .0.map(|n| format!(": the limit is {n} bytes")).unwrap_or_default())]
+    PayloadTooLarge(Option<u64>),
     /// A bad query parameter.
     #[error("{0}")]
     BadQuery(String),
@@ -146,7 +147,7 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
     let err = if rejection.is_not_found() {
         ApiError::NoRoute
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        ApiError::PayloadTooLarge(0)
+        ApiError::PayloadTooLarge(None)
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         ApiError::MethodNotAllowed
     } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
@@ -201,7 +202,7 @@ mod tests {
             ),
             (ApiError::MalformedJson("x".into()), 400),
             (ApiError::UnsupportedMediaType, 415),
-            (ApiError::PayloadTooLarge(1), 413),
+            (ApiError::PayloadTooLarge(Some(1)), 413),
             (ApiError::Unauthorized, 401),
             (ApiError::Forbidden, 403),
             (ApiError::MethodNotAllowed, 405),
@@ -215,7 +216,7 @@ mod tests {
             message: "x".into(),
             retry_after_secs: 2,
         });
-        let resp = ApiError::PayloadTooLarge(1).into_response_with("c");
+        let resp = ApiError::PayloadTooLarge(Some(1)).into_response_with("c");
         assert_eq!(resp.headers()[header::CONNECTION], "close");
         let resp = busy.into_response_with("c");
         assert_eq!(resp.status(), 503);

@@ -2,7 +2,7 @@
 //!
 //! The HTTP edge: the only part of kukka clients talk to. It turns requests
 //! into domain types once (parse, don't validate), routes them to the service
-//! actors over the cluster (`kukka_actors::protocol`), reads the Redis-held
+//! actors over the cluster (`kukka_actors::runtime::rpc`), reads the Redis-held
 //! views directly, and maps every outcome to the HTTP contract of
 //! `DESIGN.md` in one table ([`error`]). It also serves the web pages for
 //! customers (`/`), the shop owner (`/owner`) and operators (`/status`,

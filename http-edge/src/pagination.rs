@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use kukka_actors::protocol::ShardPage;
+use kukka_actors::runtime::paging::ShardPage;
 use kukka_storage::page::{DEFAULT_LIMIT, MAX_LIMIT};
 use serde::Serialize;
 
@@ -67,7 +67,7 @@ impl ListParams {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListBody<T> {
-    /// Items.
+    /// This page's items.
     pub items: Vec<T>,
     /// Next page, if any.
     pub next_cursor: Option<String>,

@@ -8,12 +8,14 @@ use std::{
     time::Duration,
 };
 
+use kukka_actors::runtime::groups::Namespace;
 use redis::aio::ConnectionManager;
 
 /// Edge settings.
 #[derive(Clone, Debug)]
 pub struct EdgeSettings {
-    /// The shop owner's token (`None`: owner routes always answer 401).
+    /// The shop owner's token (`None`: nobody is the owner; owner routes
+    /// answer 401 without a token and 403 with any).
     pub owner_token: Option<String>,
     /// Largest accepted request body.
     pub body_limit: u64,
@@ -35,10 +37,12 @@ impl Default for EdgeSettings {
 /// Shared handler state.
 #[derive(Clone)]
 pub struct EdgeState {
-    /// Settings.
+    /// Token, limits and deadlines.
     pub settings: Arc<EdgeSettings>,
     /// Redis, for the views.
     pub redis: ConnectionManager,
+    /// Where the service actors are found.
+    pub ns: Namespace,
     draining: Arc<AtomicBool>,
 }
 
@@ -52,10 +56,11 @@ impl std::fmt::Debug for EdgeState {
 
 impl EdgeState {
     /// New state.
-    pub fn new(settings: EdgeSettings, redis: ConnectionManager) -> Self {
+    pub fn new(settings: EdgeSettings, redis: ConnectionManager, ns: Namespace) -> Self {
         Self {
             settings: Arc::new(settings),
             redis,
+            ns,
             draining: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -1,7 +1,7 @@
 //! Counting the requests the edge answers, for the status page.
 //!
 //! [`counted`] wraps the public API: after each response it adds one to
-//! `kukka_edge_requests_total{route, class}` in [`kukka_actors::metrics`]
+//! `kukka_edge_requests_total{route, class}` in [`kukka_actors::runtime::metrics`]
 //! (so the counters also appear on `/metrics`). `route` is the request's
 //! route group (a fixed, small set, so a client cannot grow the registry
 //! by inventing paths) and `class` the status class (`2xx`, `4xx`...).
@@ -61,7 +61,7 @@ pub fn class_of(status: StatusCode) -> &'static str {
 
 /// Counts one answered request.
 pub fn record(path: &str, status: StatusCode) {
-    kukka_actors::metrics::inc(
+    kukka_actors::runtime::metrics::inc(
         REQUESTS_TOTAL,
         &[("route", route_of(path)), ("class", class_of(status))],
     );
@@ -96,9 +96,11 @@ pub fn snapshot() -> Traffic {
     let mut t = Traffic::default();
     for route in ROUTES {
         for class in CLASSES {
-            let n =
-                kukka_actors::metrics::get(REQUESTS_TOTAL, &[("route", route), ("class", class)])
-                    .unwrap_or(0.0);
+            let n = kukka_actors::runtime::metrics::get(
+                REQUESTS_TOTAL,
+                &[("route", route), ("class", class)],
+            )
+            .unwrap_or(0.0);
             // Counters only ever hold whole, non-negative numbers.
             let n = if n.is_finite() && n > 0.0 {
                 n as u64

@@ -32,7 +32,7 @@ impl Cli {
     }
 }
 
-/// Subcommands.
+/// What `kukka` can run.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run one node of the cluster.
@@ -192,8 +192,8 @@ pub struct NodeArgs {
 
 impl NodeArgs {
     /// The circuit breaker's thresholds.
-    pub fn breaker(&self) -> kukka_actors::breaker::BreakerConfig {
-        kukka_actors::breaker::BreakerConfig {
+    pub fn breaker(&self) -> kukka_actors::order::breaker::BreakerConfig {
+        kukka_actors::order::breaker::BreakerConfig {
             sliding_window_size: self.breaker_window_size.max(1),
             minimum_number_of_calls: self.breaker_minimum_calls.max(1),
             failure_rate_threshold: self.breaker_failure_rate,

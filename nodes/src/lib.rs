@@ -12,9 +12,11 @@
 //!   reconnect by itself).
 //! - [`faults`]: the admin route that arms test faults.
 //! - [`roles`]: what each role spawns under its root supervisor, and its
-//!   readiness checks.
-//! - [`node`]: the `node` subcommand: cluster join, supervisor, admin and
-//!   public HTTP servers, graceful shutdown.
+//!   readiness checks, built from a [`roles::NodeContext`].
+//! - [`node`]: the `node` subcommand: cluster join, and
+//!   [`node::RunningNode`] (supervisor, admin and public HTTP servers,
+//!   graceful shutdown).
+//! - [`in_process`]: every role inside one process, for tests.
 //! - [`up`]: the `up` subcommand: a private `redis-server` and one child
 //!   process per role on distinct free ports ([`up::ports`]), restarted
 //!   when they die, described in `run/*.json`.
@@ -25,6 +27,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod faults;
+pub mod in_process;
 pub mod node;
 pub mod roles;
 pub mod signals;

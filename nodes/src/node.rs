@@ -1,56 +1,237 @@
-//! `kukka node`: one node of the cluster.
+//! `kukka node`: one node of the cluster, and [`RunningNode`], a node's
+//! actors and HTTP servers started and stopped in order (the in-process
+//! system runs several of them in one process).
 //!
-//! Start-up: cluster listener, role storage, root supervisor with the seed
-//! dialer and the role's actors, then the HTTP surfaces (admin probes on
-//! every node; the public API too on an edge).
+//! Start-up: (cluster listener and seed dialer, for `kukka node`), role
+//! storage, root supervisor with the role's actors, then the HTTP surfaces
+//! (admin probes on every node; the public API too on an edge).
 //!
-//! Shutdown on SIGTERM/SIGINT, each step bounded by the grace period:
+//! Shutdown on SIGTERM/SIGINT ([`RunningNode::stop`]), each waiting step
+//! bounded by the grace period:
 //! 1. `/readyz` turns 503 and the supervisor stops restarting children;
 //! 2. optionally wait `--drain-delay-ms` for load balancers to notice;
 //! 3. the service actors leave their process groups (callers stop picking
-//!    this node), answer late messages with a clean "retry", and the requests
-//!    in flight finish;
-//! 4. the HTTP servers stop accepting and finish their requests;
-//! 5. the actors stop, sled is flushed, the node leaves the cluster; exit 0.
+//!    this node) and answer late messages with a clean "retry"; the
+//!    requests in flight finish, and late messages already on the wire get
+//!    their "retry" for a moment more;
+//! 4. the outbox relay publishes what the outbox still holds, so a node
+//!    that is being removed leaves no event behind;
+//! 5. the HTTP servers stop accepting and finish their requests;
+//! 6. the actors stop, sled is flushed, the node leaves the cluster; exit 0.
 //!
 //! If the supervisor escalates (a child crash-loops), the node exits 70 so
 //! that its process supervisor restarts it.
 
 use std::{
-    net::IpAddr,
-    sync::{atomic::AtomicBool, Arc},
+    net::{IpAddr, SocketAddr},
+    sync::atomic::Ordering,
     time::Duration,
 };
 
 use anyhow::Context;
-use kukka_actors::service_actors::{drain, in_flight, wait_idle};
-use kukka_actors::supervisor::{
-    child, RestartPolicy, RootSupervisor, SupervisorArgs, SupervisorMsg,
+use kukka_actors::runtime::{
+    drain::leave_groups,
+    groups::Namespace,
+    relay::RelayHandle,
+    supervisor::{child, ChildSpec, RestartPolicy, RootSupervisor, SupervisorArgs, SupervisorMsg},
 };
-use kukka_http_edge::{routes, server};
-use ractor::Actor;
+use kukka_http_edge::{routes, server, EdgeState};
+use kukka_storage::sled_store::SledStore;
+use ractor::{Actor, ActorRef};
+use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
     cli::{NodeArgs, DEFAULT_COOKIE},
     cluster::{self, DialerArgs, SeedDialer},
-    roles::{self, HttpSurface},
+    roles::{self, HttpSurface, NodeContext},
     signals,
 };
 
-async fn futures_join(handles: Vec<tokio::task::JoinHandle<()>>) {
-    for h in handles {
-        let _ = h.await;
+/// How long a draining node keeps answering "retry" to late messages.
+const LINGER: Duration = Duration::from_millis(250);
+
+/// Exit code when the supervisor gave up.
+pub const EXIT_ESCALATED: u8 = 70;
+
+/// A node whose actors and HTTP servers run.
+pub struct RunningNode {
+    ctx: NodeContext,
+    supervisor: ActorRef<SupervisorMsg>,
+    supervisor_done: JoinHandle<()>,
+    escalations: mpsc::UnboundedReceiver<String>,
+    servers: Vec<JoinHandle<()>>,
+    stop_http: tokio::sync::watch::Sender<bool>,
+    store: Option<SledStore>,
+    services: &'static [&'static str],
+    edge: Option<EdgeState>,
+    children: Vec<String>,
+    /// The public API's address (edges only).
+    pub http_addr: Option<SocketAddr>,
+    /// The admin address (`/healthz`, `/readyz`, `/metrics`).
+    pub admin_addr: SocketAddr,
+}
+
+impl RunningNode {
+    /// Builds the node's role and starts its actors (after `extra`
+    /// children, e.g. the cluster dialer) and HTTP servers.
+    pub async fn start(ctx: NodeContext, extra: Vec<ChildSpec>) -> anyhow::Result<Self> {
+        let role = ctx.args.role.as_str();
+        let runtime = roles::build(&ctx).await?;
+        let (escalate, escalations) = mpsc::unbounded_channel();
+        let mut children = extra;
+        children.extend(runtime.children);
+        let names = children.iter().map(|c| c.short.clone()).collect();
+        let (supervisor, supervisor_done) = Actor::spawn(
+            Some(ctx.ns.name("root-supervisor")),
+            RootSupervisor,
+            SupervisorArgs {
+                children,
+                policy: RestartPolicy::default(),
+                escalate,
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("the {role} node failed to start: {e}"))?;
+
+        let args = &ctx.args;
+        let (mut surfaces, edge) = match runtime.http {
+            HttpSurface::Public(state) => (
+                vec![
+                    (args.http_addr, routes::api(state.clone())),
+                    (args.admin_addr, routes::health::edge_routes(state.clone())),
+                ],
+                Some(state),
+            ),
+            HttpSurface::Admin(check) => (
+                vec![(args.admin_addr, routes::health::admin_routes(check))],
+                None,
+            ),
+        };
+        if ctx.faults.is_enabled() {
+            tracing::warn!("test faults are enabled on the admin address");
+            if let Some(admin) = surfaces.iter_mut().find(|(a, _)| *a == args.admin_addr) {
+                admin.1 = crate::faults::with_fault_routes(ctx.faults.clone(), admin.1.clone());
+            }
+        }
+        let (stop_http, stop_http_rx) = tokio::sync::watch::channel(false);
+        let mut servers = Vec::new();
+        let mut bound = Vec::new();
+        for (addr, routes) in surfaces {
+            let listener = server::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            let local = listener.local_addr()?;
+            tracing::info!(%role, addr = %local, "serving HTTP");
+            bound.push(local);
+            let mut stop = stop_http_rx.clone();
+            servers.push(tokio::spawn(server::serve(listener, routes, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            })));
+        }
+        let (http_addr, admin_addr) = match bound.as_slice() {
+            [public, admin] => (Some(*public), *admin),
+            [admin] => (None, *admin),
+            _ => anyhow::bail!("a node serves one or two HTTP addresses"),
+        };
+        Ok(Self {
+            ctx,
+            supervisor,
+            supervisor_done,
+            escalations,
+            servers,
+            stop_http,
+            store: runtime.store,
+            services: runtime.services,
+            edge,
+            children: names,
+            http_addr,
+            admin_addr,
+        })
+    }
+
+    /// The node's namespace.
+    pub fn ns(&self) -> &Namespace {
+        &self.ctx.ns
+    }
+
+    /// The short names of the actors its supervisor keeps alive (see
+    /// [`Namespace::name`]).
+    pub fn children(&self) -> &[String] {
+        &self.children
+    }
+
+    /// Waits until the supervisor gives up on a crash-looping child; the
+    /// reason.
+    pub async fn escalated(&mut self) -> String {
+        self.escalations
+            .recv()
+            .await
+            .unwrap_or_else(|| "the supervisor stopped".into())
+    }
+
+    /// Stops the node gracefully (see the module docs).
+    pub async fn stop(self) {
+        let args = &self.ctx.args;
+        let role = args.role.as_str();
+        let grace = Duration::from_millis(args.shutdown_grace_ms);
+        // 1. Readiness turns 503 at once; nothing is restarted any more.
+        self.ctx.stopping.store(true, Ordering::SeqCst);
+        if let Some(state) = &self.edge {
+            state.start_draining();
+        }
+        let _ = ractor::call_t!(self.supervisor, SupervisorMsg::Shutdown, 1000);
+        // 2. Give load balancers time to notice (Kubernetes endpoints).
+        if args.drain_delay_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(args.drain_delay_ms)).await;
+        }
+        // 3. Leave the process groups and let the requests in flight finish;
+        //    late messages already on the wire still get a clean "retry".
+        leave_groups(&self.ctx.ns, self.services);
+        self.ctx.drain.start();
+        if !self.ctx.drain.wait_idle(grace).await {
+            tracing::warn!(
+                in_flight = self.ctx.drain.in_flight(),
+                "requests still in flight after the grace period"
+            );
+        }
+        tokio::time::sleep(LINGER).await;
+        // 4. Publish what the outbox still holds while Redis is reachable.
+        if let Some(store) = &self.store {
+            drain_outbox(store, &RelayHandle::of(&self.ctx.ns), grace).await;
+        }
+        // 5. Stop taking HTTP requests; finish those in flight.
+        let _ = self.stop_http.send(true);
+        let servers = async {
+            for s in self.servers {
+                let _ = s.await;
+            }
+        };
+        if tokio::time::timeout(grace, servers).await.is_err() {
+            tracing::warn!("in-flight requests did not finish within the grace period");
+        }
+        // 6. Stop the actors and flush sled.
+        self.supervisor
+            .stop_children_and_wait(None, Some(grace))
+            .await;
+        self.supervisor.stop(None);
+        let _ = tokio::time::timeout(grace, self.supervisor_done).await;
+        if let Some(store) = &self.store {
+            if let Err(e) = store.flush_blocking() {
+                tracing::error!(error = %e, "final flush failed");
+            }
+        }
+        tracing::info!(%role, "stopped");
     }
 }
 
 /// Kicks the relay until the outbox is empty or `within` passes.
-async fn drain_outbox(store: &kukka_storage::sled_store::SledStore, within: Duration) {
+async fn drain_outbox(store: &SledStore, relay: &RelayHandle, within: Duration) {
     let Ok(outbox) = store.tree(kukka_storage::outbox::OUTBOX_TREE) else {
         return;
     };
     let deadline = tokio::time::Instant::now() + within;
     while !outbox.is_empty() && tokio::time::Instant::now() < deadline {
-        kukka_actors::relay::kick();
+        relay.kick();
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     if !outbox.is_empty() {
@@ -60,12 +241,6 @@ async fn drain_outbox(store: &kukka_storage::sled_store::SledStore, within: Dura
         );
     }
 }
-
-/// How long a draining node keeps answering "retry" to late messages.
-const LINGER: Duration = Duration::from_millis(250);
-
-/// Exit code when the supervisor gave up.
-pub const EXIT_ESCALATED: u8 = 70;
 
 fn is_local(ip: IpAddr) -> bool {
     ip.is_loopback()
@@ -90,10 +265,6 @@ pub async fn run(mut args: NodeArgs) -> anyhow::Result<u8> {
         args.cluster_host.clone(),
     )
     .await?;
-    let draining = Arc::new(AtomicBool::new(false));
-    let runtime = roles::build(&args, draining.clone()).await?;
-
-    let (escalate_tx, mut escalate_rx) = tokio::sync::mpsc::unbounded_channel();
     let dialer = DialerArgs {
         server: server.clone(),
         seeds: args
@@ -103,118 +274,26 @@ pub async fn run(mut args: NodeArgs) -> anyhow::Result<u8> {
             .cloned()
             .collect(),
     };
-    let mut children = vec![child("cluster-dialer", move || {
+    let cluster_port = args.cluster_port;
+    let ctx = NodeContext::new(args, Namespace::CLUSTER_SCOPE);
+    let dialer = child(&ctx.ns, "cluster-dialer", move || {
         (SeedDialer, dialer.clone())
-    })];
-    children.extend(runtime.children);
-    let (supervisor, supervisor_handle) = Actor::spawn(
-        Some("root-supervisor".into()),
-        RootSupervisor,
-        SupervisorArgs {
-            children,
-            policy: RestartPolicy::default(),
-            escalate: escalate_tx,
-        },
-    )
-    .await
-    .map_err(|e| anyhow::anyhow!("the {role} node failed to start: {e}"))?;
-
-    // Every node serves its probes on the admin address; the edge also
-    // serves the public API (which includes the probes) on its HTTP address.
-    let (surfaces, edge) = match runtime.http {
-        HttpSurface::Public(state) => (
-            vec![
-                (args.http_addr, routes::api(state.clone())),
-                (args.admin_addr, routes::health::edge_routes(state.clone())),
-            ],
-            Some(state),
-        ),
-        HttpSurface::Admin(check) => (
-            vec![(args.admin_addr, routes::health::admin_routes(check))],
-            None,
-        ),
-    };
-    let surfaces = if args.enable_test_faults {
-        kukka_actors::faults::enable();
-        tracing::warn!("test faults are enabled on the admin address");
-        let mut s = surfaces;
-        if let Some(admin) = s.iter_mut().find(|(a, _)| *a == args.admin_addr) {
-            admin.1 = crate::faults::with_fault_routes(admin.1.clone());
-        }
-        s
-    } else {
-        surfaces
-    };
-    let (stop_http, stop_http_rx) = tokio::sync::watch::channel(false);
-    let mut servers = Vec::new();
-    for (addr, routes) in surfaces {
-        let listener = server::bind(addr)
-            .await
-            .with_context(|| format!("cannot listen on {addr}"))?;
-        tracing::info!(%role, addr = %listener.local_addr()?, "serving HTTP");
-        let mut stop = stop_http_rx.clone();
-        servers.push(tokio::spawn(server::serve(listener, routes, async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })));
-    }
-    tracing::info!(%role, node = %node_name, cluster_port = args.cluster_port, "node started");
+    });
+    let mut node = RunningNode::start(ctx, vec![dialer]).await?;
+    tracing::info!(%role, node = %node_name, cluster_port, "node started");
 
     let code = tokio::select! {
         _ = signals::terminate() => {
             tracing::info!(%role, "shutting down");
             0
         }
-        reason = escalate_rx.recv() => {
-            tracing::error!(%role, reason = reason.as_deref().unwrap_or("supervisor stopped"), "escalating: exiting so the process is restarted");
+        reason = node.escalated() => {
+            tracing::error!(%role, %reason, "escalating: exiting so the process is restarted");
             EXIT_ESCALATED
         }
     };
-    let grace = Duration::from_millis(args.shutdown_grace_ms);
-    // 1. Readiness turns 503 at once; nothing is restarted any more.
-    draining.store(true, std::sync::atomic::Ordering::SeqCst);
-    if let Some(state) = &edge {
-        state.start_draining();
-    }
-    let _ = ractor::call_t!(supervisor, SupervisorMsg::Shutdown, 1000);
-    // 2. Give load balancers time to notice (Kubernetes endpoints).
-    if args.drain_delay_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(args.drain_delay_ms)).await;
-    }
-    // 3. Leave the process groups (no new cluster requests are routed here)
-    //    and let the requests in flight finish.
-    drain();
-    if !wait_idle(grace).await {
-        tracing::warn!(
-            in_flight = in_flight(),
-            "requests still in flight after the grace period"
-        );
-    }
-    // Messages already on the wire when the groups changed still get a
-    // clean "retry" answer for a moment before the actors stop.
-    tokio::time::sleep(LINGER).await;
-    // Publish what the outbox still holds while Redis is reachable, so a
-    // shard that is being removed leaves no event behind.
-    if let Some(store) = &runtime.store {
-        drain_outbox(store, grace).await;
-    }
-    // 4. Stop taking HTTP requests; finish those in flight.
-    let _ = stop_http.send(true);
-    if tokio::time::timeout(grace, futures_join(servers))
-        .await
-        .is_err()
-    {
-        tracing::warn!("in-flight requests did not finish within the grace period");
-    }
-    // 5. Stop the actors, flush sled, leave the cluster.
-    supervisor.stop_children_and_wait(None, Some(grace)).await;
-    supervisor.stop(None);
-    let _ = tokio::time::timeout(grace, supervisor_handle).await;
-    if let Some(store) = &runtime.store {
-        if let Err(e) = store.flush_blocking() {
-            tracing::error!(error = %e, "final flush failed");
-        }
-    }
+    node.stop().await;
     server.stop(None);
-    tracing::info!(%role, code, "stopped");
+    tracing::info!(%role, code, "exiting");
     Ok(code)
 }

@@ -1,5 +1,11 @@
 //! What each role runs: its long-lived actors (as supervisor child specs),
 //! its readiness checks, and what must be flushed on the way out.
+//!
+//! A role is built from a [`NodeContext`]: the node's flags, its
+//! [`Namespace`] (process-group scope and actor-name prefix), and the
+//! per-node objects its actors share. `kukka node` builds one role per
+//! process; the in-process system ([`crate::in_process`]) builds every role
+//! in one process, each with its own namespace in a shared scope.
 
 pub mod delivery;
 pub mod edge;
@@ -11,14 +17,51 @@ use std::sync::{
     Arc,
 };
 
-use kukka_actors::{
+use kukka_actors::runtime::{
     consumer::{ConsumerArgs, ConsumerConfig, EventHandler, StreamConsumer},
+    drain::Drain,
+    faults::Faults,
+    groups::Namespace,
     supervisor::{child, ChildSpec},
 };
 use kukka_http_edge::{routes::health::ReadyCheck, EdgeState};
 use kukka_storage::sled_store::SledStore;
 
 use crate::cli::{NodeArgs, Role};
+
+/// One node: its flags and the objects its actors share.
+#[derive(Clone, Debug)]
+pub struct NodeContext {
+    /// The node's flags.
+    pub args: NodeArgs,
+    /// Where its actors are registered and its peers found.
+    pub ns: Namespace,
+    /// Its requests in flight (service actors refuse new ones once
+    /// draining).
+    pub drain: Arc<Drain>,
+    /// Its test faults.
+    pub faults: Arc<Faults>,
+    /// Set when the node starts shutting down: `/readyz` answers 503.
+    pub stopping: Arc<AtomicBool>,
+}
+
+impl NodeContext {
+    /// A node of the system whose process groups are in `scope`.
+    pub fn new(args: NodeArgs, scope: &str) -> Self {
+        let faults = if args.enable_test_faults {
+            Faults::enabled()
+        } else {
+            Faults::disabled()
+        };
+        Self {
+            ns: Namespace::new(scope, &args.instance()),
+            args,
+            drain: Drain::new(),
+            faults,
+            stopping: Arc::new(AtomicBool::new(false)),
+        }
+    }
+}
 
 /// A role, built and ready to be supervised.
 pub struct RoleRuntime {
@@ -28,6 +71,9 @@ pub struct RoleRuntime {
     pub http: HttpSurface,
     /// The sled store to flush at shutdown (order and payment).
     pub store: Option<SledStore>,
+    /// Short names of the actors that serve cluster requests (they leave
+    /// their process groups when the node drains).
+    pub services: &'static [&'static str],
 }
 
 /// What a node serves over HTTP.
@@ -35,24 +81,25 @@ pub enum HttpSurface {
     /// `/healthz`, `/readyz` (with this probe) and `/metrics` on the admin
     /// address.
     Admin(ReadyCheck),
-    /// The public API (which includes the probes) on the HTTP address.
+    /// The public API on the HTTP address, and the probes on the admin
+    /// address.
     Public(EdgeState),
 }
 
-/// Builds the runtime of `args.role`.
-pub async fn build(args: &NodeArgs, draining: Arc<AtomicBool>) -> anyhow::Result<RoleRuntime> {
-    match args.role {
-        Role::Order => order::build(args, draining),
-        Role::Payment => payment::build(args, draining),
-        Role::Delivery => delivery::build(args, draining).await,
-        Role::Edge => edge::build(args).await,
+/// Builds the runtime of the node's role.
+pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
+    match node.args.role {
+        Role::Order => order::build(node),
+        Role::Payment => payment::build(node),
+        Role::Delivery => delivery::build(node).await,
+        Role::Edge => edge::build(node).await,
     }
 }
 
 /// A readiness probe that only reports whether the node is accepting work.
-pub fn accepting(draining: Arc<AtomicBool>) -> ReadyCheck {
+pub fn accepting(stopping: Arc<AtomicBool>) -> ReadyCheck {
     Arc::new(move || {
-        let ok = !draining.load(Ordering::SeqCst);
+        let ok = !stopping.load(Ordering::SeqCst);
         Box::pin(async move { [("accepting", ok)].into_iter().collect() })
     })
 }
@@ -60,15 +107,15 @@ pub fn accepting(draining: Arc<AtomicBool>) -> ReadyCheck {
 /// A supervised consumer of the event stream in consumer group `group`,
 /// named after this instance.
 pub fn consumer<H: EventHandler>(
-    name: &str,
+    node: &NodeContext,
+    short: &str,
     handler: Arc<H>,
     group: &str,
-    args: &NodeArgs,
 ) -> ChildSpec {
-    let redis_url = args.redis_url.clone();
+    let redis_url = node.args.redis_url.clone();
     let group = group.to_string();
-    let instance = args.instance();
-    child(name, move || {
+    let instance = node.args.instance();
+    child(&node.ns, short, move || {
         (
             StreamConsumer::default(),
             ConsumerArgs {

@@ -6,9 +6,11 @@
 use std::time::Duration;
 
 use kukka_actors::{
-    consumer::EventHandler,
     events::Envelope,
-    read_models::{ViewProjector, MYPAGE_INDEX, ORDER_DETAILS_INDEX},
+    views::{
+        keys::{MY_PAGE_INDEX, MY_PAGE_KEY_PREFIX, ORDER_DETAILS_INDEX, ORDER_DETAILS_KEY_PREFIX},
+        projector::ViewProjector,
+    },
 };
 use kukka_storage::{bus, redis_conn};
 
@@ -37,13 +39,14 @@ pub async fn run(cmd: ViewsCommand) -> anyhow::Result<u8> {
     let ViewsCommand::Rebuild(args) = cmd;
     let mut conn = redis_conn::connect(&args.redis_url, Duration::from_secs(10)).await?;
     let mut dropped = 0u64;
-    for pattern in ["kukka:mypage:*", "kukka:orderdetail:*"] {
+    for prefix in [MY_PAGE_KEY_PREFIX, ORDER_DETAILS_KEY_PREFIX] {
+        let pattern = format!("{prefix}*");
         let mut cursor = 0u64;
         loop {
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
                 .arg(cursor)
                 .arg("MATCH")
-                .arg(pattern)
+                .arg(&pattern)
                 .arg("COUNT")
                 .arg(500)
                 .query_async(&mut conn)
@@ -62,7 +65,7 @@ pub async fn run(cmd: ViewsCommand) -> anyhow::Result<u8> {
         }
     }
     redis::cmd("DEL")
-        .arg(MYPAGE_INDEX)
+        .arg(MY_PAGE_INDEX)
         .arg(ORDER_DETAILS_INDEX)
         .query_async::<i64>(&mut conn)
         .await?;
@@ -82,10 +85,7 @@ pub async fn run(cmd: ViewsCommand) -> anyhow::Result<u8> {
                 skipped += 1;
                 continue;
             };
-            ViewProjector
-                .apply(&mut conn, env)
-                .await
-                .map_err(anyhow::Error::msg)?;
+            ViewProjector::project(&mut conn, &env).await?;
             replayed += 1;
         }
     }

@@ -5,6 +5,7 @@
 
 mod integration {
     mod browser;
+    mod bulkhead;
     mod cancel_saga;
     mod chaos;
     mod consumer_groups;
@@ -15,6 +16,7 @@ mod integration {
     mod scale_out;
     mod security;
     mod seed_scenario;
+    mod supervision;
     mod views_order;
     mod views_rebuild;
     mod webdriver;

@@ -34,7 +34,7 @@ pub struct AggregateRepo<T> {
 /// What [`AggregateRepo::insert`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Inserted<T> {
-    /// Stored.
+    /// Stored, with its events, durably.
     New,
     /// A record with that secondary key exists already; here it is.
     Existing(u64, T),

@@ -23,13 +23,6 @@ pub enum StorageError {
     /// The group-commit flusher is gone (the node is shutting down).
     #[error("the flusher has stopped")]
     FlusherStopped,
-    /// A condition checked atomically did not hold (for example an illegal
-    /// state transition detected inside a Lua script).
-    #[error("conflict: {0}")]
-    Conflict(String),
-    /// The record does not exist.
-    #[error("not found: {0}")]
-    NotFound(String),
 }
 
 impl From<sled::transaction::TransactionError<StorageError>> for StorageError {

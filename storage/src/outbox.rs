@@ -2,10 +2,10 @@
 //!
 //! A node stages its events in the `outbox` tree *inside the same sled
 //! transaction* as the state change they describe, so either both are
-//! written or neither is. A relay (see `kukka_actors::relay`) later reads the
+//! written or neither is. A relay (`kukka_actors::runtime::relay`) later reads the
 //! outbox in key order, appends the events to Redis and only then removes
 //! them. A crash between the append and the removal re-publishes on restart;
-//! consumers deduplicate by event id.
+//! consumers are idempotent, so applying an event twice changes nothing.
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -21,7 +21,7 @@ pub const OUTBOX_TREE: &str = "outbox";
 /// One event as it travels through the outbox and the stream.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamEvent {
-    /// Globally unique event id (consumers deduplicate on it).
+    /// Globally unique event id (for tracing an event through the system).
     pub event_id: String,
     /// The event's type name (`OrderPlaced`, ...).
     pub kind: String,
@@ -115,9 +115,10 @@ mod tests {
         let result: Result<(), _> = (&state, &outbox).transaction(|(s, o)| {
             stage(o, 1, &ev)?;
             s.insert(b"k".as_slice(), b"v".as_slice())?;
-            Err(ConflictableTransactionError::Abort(StorageError::Conflict(
-                "no".into(),
-            )))
+            Err(ConflictableTransactionError::Abort(StorageError::Corrupt {
+                key: "k".into(),
+                reason: "the caller changed its mind".into(),
+            }))
         });
         assert!(result.is_err());
         assert!(pending(&outbox, 10).expect("pending").is_empty());

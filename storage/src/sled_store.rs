@@ -54,9 +54,8 @@ impl SledStore {
 
 /// Encodes a record as JSON bytes.
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    // Serialising our own plain structs to JSON cannot fail (no maps with
-    // non-string keys, no custom serialisers that error).
-    serde_json::to_vec(value).unwrap_or_default()
+    serde_json::to_vec(value)
+        .expect("our records encode to JSON: plain structs, no maps with non-string keys")
 }
 
 /// Decodes a JSON record, naming the key in the error.

@@ -65,9 +65,9 @@ return {1, ARGV[1]}
 /// A field update for [`merge`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FieldUpdate {
-    /// Field name.
+    /// The hash field.
     pub field: String,
-    /// New value.
+    /// The value to write if the rank allows.
     pub value: String,
     /// 0: write only if absent; n > 0: write only if n beats the stored rank.
     pub rank: u32,

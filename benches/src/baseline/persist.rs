@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use kukka_actors::{
-    domain::{new_order::NewOrder, order::Order, payment::Payment},
     events::{Envelope, EventBody},
+    order::{id::OrderId, model::Order, new_order::NewOrder},
+    payment::model::Payment,
 };
 use kukka_storage::{
     aggregate_repo::{AggregateRepo, Inserted},
@@ -120,7 +121,7 @@ impl Backend {
             } => {
                 let p = Placed::new(store.next_id()?, new);
                 payments
-                    .insert(p.order.id.as_bytes(), encode(&p.payment))
+                    .insert(p.order.id.to_string().as_bytes(), encode(&p.payment))
                     .map_err(StorageError::from)?;
                 store.flush().await?;
                 orders
@@ -142,7 +143,7 @@ impl Backend {
                 let p = Placed::new(payments.next_seq()?, new);
                 let [paid, placed] = p.events;
                 let first = payments
-                    .insert(p.seq, Some(&p.order.id), &p.payment, &[paid])
+                    .insert(p.seq, Some(&p.order.id.to_string()), &p.payment, &[paid])
                     .await?;
                 if !matches!(first, Inserted::New) {
                     return Err(already_paid(&p.order.id));
@@ -158,7 +159,7 @@ impl Backend {
                 let payment = Row {
                     kind: batched::Kind::Payment,
                     seq: p.seq,
-                    key: Some(p.order.id.clone()),
+                    key: Some(p.order.id.to_string()),
                     value: encode(&p.payment),
                     event: paid,
                 };
@@ -181,10 +182,11 @@ impl Backend {
     }
 }
 
-fn already_paid(order_id: &str) -> BenchError {
-    BenchError::Storage(StorageError::Conflict(format!(
-        "order {order_id} was paid already"
-    )))
+fn already_paid(order_id: &OrderId) -> BenchError {
+    BenchError::Storage(StorageError::Corrupt {
+        key: order_id.to_string(),
+        reason: "the order was paid already".into(),
+    })
 }
 
 /// The rows and events of one placed order.
@@ -197,21 +199,25 @@ struct Placed {
 
 impl Placed {
     fn new(seq: u64, new: NewOrder) -> Self {
-        let order_id = format!("0-{seq}");
+        let order_id = OrderId::new(0, seq);
         let payment_id = format!("pay-0-{seq}");
         let correlation_id = format!("baseline-{seq}");
-        let now = kukka_actors::clock::now();
-        let payment = Payment::confirmed(payment_id.clone(), order_id.clone(), new.price, &now);
-        let order = Order::placed(order_id.clone(), new, payment_id.clone(), &now);
+        let now = kukka_actors::runtime::clock::now();
+        let payment = Payment::confirmed(payment_id.clone(), order_id, new.price, &now);
+        let order = Order::placed(order_id, new.into_line(), payment_id.clone(), &now);
+        let placed = Envelope::new(
+            &correlation_id,
+            order_id,
+            EventBody::order_placed(&order, &payment_id),
+        );
         let paid = Envelope::new(
             &correlation_id,
-            &order_id,
+            order_id,
             EventBody::PaymentConfirmed {
                 payment_id,
                 amount: payment.amount,
             },
         );
-        let placed = Envelope::new(&correlation_id, &order_id, EventBody::order_placed(&order));
         Self {
             seq,
             payment,

@@ -2,10 +2,9 @@
 //! owner's action, sent to a delivery node; needs the owner's token).
 
 use kukka_actors::{
-    protocol::{rpc, DeliveryMsg, DeliveryUpdate, ServiceError, DELIVERY_GROUP},
-    read_models::Collection,
-    remote,
-    wire::Wire,
+    delivery::messages::{DeliveryMsg, DeliveryUpdate},
+    runtime::{error::ServiceError, groups::DELIVERY_DESKS, rpc::rpc, wire::Wire},
+    views::reads::Collection,
 };
 use serde_json::Value;
 use warp::{filters::BoxedFilter, reply::Response, Filter};
@@ -95,12 +94,18 @@ async fn update(
             }
             .into());
         }
+        let order_id = field("orderId")?;
+        let status = field("status")?;
         let req = DeliveryUpdate {
             correlation_id: cid.clone(),
-            order_id: field("orderId")?,
-            status: field("status")?,
+            order_id: order_id
+                .parse()
+                .map_err(|_| ServiceError::not_found(format!("delivery for order {order_id}")))?,
+            status,
         };
-        let node = remote::pick::<DeliveryMsg>(DELIVERY_GROUP)
+        let node = state
+            .ns
+            .pick::<DeliveryMsg>(DELIVERY_DESKS)
             .ok_or_else(|| ServiceError::unavailable("no delivery node is joined"))?;
         Ok::<_, ApiError>(
             rpc(

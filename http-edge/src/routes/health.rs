@@ -3,7 +3,7 @@
 
 use std::{collections::BTreeMap, future::Future, pin::Pin, sync::Arc};
 
-use kukka_actors::protocol::{DELIVERY_GROUP, ORDER_GROUP, PAYMENT_GROUP};
+use kukka_actors::runtime::groups::{DELIVERY_DESKS, ORDER_SHARDS, PAYMENT_SHARDS};
 use serde_json::json;
 use warp::{
     filters::BoxedFilter,
@@ -45,18 +45,13 @@ pub fn admin_routes(check: ReadyCheck) -> BoxedFilter<(Response,)> {
     });
     let metrics = warp::path!("metrics").and(warp::get()).map(|| {
         warp::reply::with_header(
-            kukka_actors::metrics::render(),
+            kukka_actors::runtime::metrics::render(),
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4",
         )
         .into_response()
     });
     healthz.or(readyz).unify().or(metrics).unify().boxed()
-}
-
-/// Whether at least one member of `group` is joined.
-pub fn joined(group: &str) -> bool {
-    !kukka_actors::remote::members(group).is_empty()
 }
 
 /// The edge's probes: ready when not draining, every role is joined, and
@@ -69,9 +64,9 @@ pub fn edge_routes(state: EdgeState) -> BoxedFilter<(Response,)> {
             let redis = kukka_storage::redis_conn::ping(&mut conn).await;
             BTreeMap::from([
                 ("accepting", !state.is_draining()),
-                ("order", joined(ORDER_GROUP)),
-                ("payment", joined(PAYMENT_GROUP)),
-                ("delivery", joined(DELIVERY_GROUP)),
+                ("order", state.ns.joined(ORDER_SHARDS)),
+                ("payment", state.ns.joined(PAYMENT_SHARDS)),
+                ("delivery", state.ns.joined(DELIVERY_DESKS)),
                 ("redis", redis),
             ])
         })

@@ -2,12 +2,19 @@
 
 use futures_util::future::join_all;
 use kukka_actors::{
-    domain::{new_order::NewOrder, order::Order},
-    protocol::{
-        order_shard_group, rpc, ByOrder, ListQuery, OrderMsg, PlaceOrder, ServiceError, ORDER_GROUP,
+    order::{
+        id::OrderId,
+        messages::{ByOrder, OrderMsg, PlaceOrder},
+        model::Order,
+        new_order::NewOrder,
     },
-    remote,
-    wire::Wire,
+    runtime::{
+        error::{Reply, ServiceError},
+        groups::{order_shard, Namespace, ORDER_SHARDS},
+        paging::ListQuery,
+        rpc::rpc,
+        wire::Wire,
+    },
 };
 use ractor::RpcReplyPort;
 use serde_json::Value;
@@ -91,7 +98,9 @@ async fn place_inner(
             ));
         }
     }
-    let shard = remote::pick::<OrderMsg>(ORDER_GROUP)
+    let shard = state
+        .ns
+        .pick::<OrderMsg>(ORDER_SHARDS)
         .ok_or_else(|| ServiceError::unavailable("no order node is joined"))?;
     let req = PlaceOrder {
         correlation_id: cid.to_string(),
@@ -110,7 +119,7 @@ async fn list(state: EdgeState, cid: String, params: ListParams) -> Response {
     let result = async {
         let limit = params.limit()?;
         let after = params.shard_cursor()?;
-        let shards = remote::all::<OrderMsg>(ORDER_GROUP);
+        let shards = state.ns.all::<OrderMsg>(ORDER_SHARDS);
         if shards.is_empty() {
             return Err(ServiceError::unavailable("no order node is joined").into());
         }
@@ -130,29 +139,34 @@ async fn list(state: EdgeState, cid: String, params: ListParams) -> Response {
             pages.push(r?);
         }
         Ok::<ListBody<Order>, ApiError>(merge_shards(pages, after, limit, |o: &Order| {
-            (o.created_at.clone(), o.id.clone())
+            (o.created_at.clone(), o.id.to_string())
         }))
     }
     .await;
     respond::result(result, &cid)
 }
 
-/// The service actor of the shard that owns `order_id`.
-pub fn owner_shard(order_id: &str) -> Result<ractor::ActorRef<OrderMsg>, ApiError> {
-    let not_found = || ServiceError::NotFound {
-        what: format!("order {order_id}"),
-    };
-    let (shard, seq) = order_id.split_once('-').ok_or_else(not_found)?;
-    let shard: u32 = shard.parse().map_err(|_| not_found())?;
-    seq.parse::<u64>().map_err(|_| not_found())?;
-    remote::pick::<OrderMsg>(&order_shard_group(shard)).ok_or_else(|| {
-        ServiceError::unavailable(format!("the shard of order {order_id} is not reachable")).into()
-    })
+/// An order id from a path: one that cannot be an order id is an unknown
+/// order.
+pub fn parse_order_id(id: &str) -> Result<OrderId, ApiError> {
+    id.parse()
+        .map_err(|_| ServiceError::not_found(format!("order {id}")).into())
+}
+
+/// The order shard that owns `order_id`.
+pub fn owner_shard(
+    ns: &Namespace,
+    order_id: OrderId,
+) -> Result<ractor::ActorRef<OrderMsg>, ApiError> {
+    ns.pick::<OrderMsg>(&order_shard(order_id.shard()))
+        .ok_or_else(|| {
+            ServiceError::unavailable(format!("the shard of order {order_id} is not reachable"))
+                .into()
+        })
 }
 
 /// An [`OrderMsg`] variant about one order.
-type ByOrderMsg =
-    fn(Wire<ByOrder>, RpcReplyPort<Wire<kukka_actors::protocol::Reply<Order>>>) -> OrderMsg;
+type ByOrderMsg = fn(Wire<ByOrder>, RpcReplyPort<Wire<Reply<Order>>>) -> OrderMsg;
 
 /// Sends a request about one order to the shard that owns it.
 async fn to_owner(
@@ -161,10 +175,11 @@ async fn to_owner(
     id: String,
     build: ByOrderMsg,
 ) -> Result<Order, ApiError> {
-    let shard = owner_shard(&id)?;
+    let order_id = parse_order_id(&id)?;
+    let shard = owner_shard(&state.ns, order_id)?;
     let q = ByOrder {
         correlation_id: cid.to_string(),
-        order_id: id,
+        order_id,
     };
     let timeout = state.settings.call_timeout;
     Ok(rpc(&shard, |port| build(Wire::new(q), port), timeout).await?)

@@ -2,10 +2,11 @@
 
 use futures_util::future::join_all;
 use kukka_actors::{
-    domain::payment::Payment,
-    protocol::{rpc, ByOrder, ListQuery, PaymentMsg, ServiceError, PAYMENT_GROUP},
-    remote,
-    wire::Wire,
+    order::messages::ByOrder,
+    payment::{messages::PaymentMsg, model::Payment},
+    runtime::{
+        error::ServiceError, groups::PAYMENT_SHARDS, paging::ListQuery, rpc::rpc, wire::Wire,
+    },
 };
 use warp::{filters::BoxedFilter, reply::Response, Filter};
 
@@ -34,8 +35,8 @@ pub fn routes(state: EdgeState) -> BoxedFilter<(Response,)> {
     list.or(get).unify().boxed()
 }
 
-fn payment_nodes() -> Result<Vec<ractor::ActorRef<PaymentMsg>>, ApiError> {
-    let nodes = remote::all::<PaymentMsg>(PAYMENT_GROUP);
+fn payment_nodes(state: &EdgeState) -> Result<Vec<ractor::ActorRef<PaymentMsg>>, ApiError> {
+    let nodes = state.ns.all::<PaymentMsg>(PAYMENT_SHARDS);
     if nodes.is_empty() {
         return Err(ServiceError::unavailable("no payment node is joined").into());
     }
@@ -46,7 +47,7 @@ async fn list(state: EdgeState, cid: String, params: ListParams) -> Response {
     let result = async {
         let limit = params.limit()?;
         let after = params.shard_cursor()?;
-        let calls = payment_nodes()?.into_iter().map(|node| {
+        let calls = payment_nodes(&state)?.into_iter().map(|node| {
             let q = ListQuery {
                 after: after.clone(),
                 limit,
@@ -75,12 +76,13 @@ async fn list(state: EdgeState, cid: String, params: ListParams) -> Response {
 
 /// The payment of an order: asks every payment node; the one that charged
 /// it answers.
-async fn get(order_id: String, state: EdgeState, cid: String) -> Response {
+async fn get(id: String, state: EdgeState, cid: String) -> Response {
     let result = async {
-        let calls = payment_nodes()?.into_iter().map(|node| {
+        let order_id = super::orders::parse_order_id(&id)?;
+        let calls = payment_nodes(&state)?.into_iter().map(|node| {
             let q = ByOrder {
                 correlation_id: cid.clone(),
-                order_id: order_id.clone(),
+                order_id,
             };
             let timeout = state.settings.call_timeout;
             async move {

@@ -8,7 +8,7 @@
 //!   edge's cluster server gave its node (remote members only: node ids are
 //!   numbered per observer, so another node may call the same node
 //!   differently), and its name.
-//! - `breakers`: every order shard's payment gateway (circuit breaker state,
+//! - `breakers`: every order shard's bulkhead (circuit breaker state,
 //!   calls in flight, calls rejected, last transition), asked over the
 //!   cluster with [`OrderMsg::Status`].
 //! - `stream`: the event stream's length, its consumer groups (pending and
@@ -20,11 +20,12 @@ use std::{collections::BTreeMap, time::Duration};
 
 use futures_util::future::join_all;
 use kukka_actors::{
-    protocol::{
-        rpc, GatewayStatus, OrderMsg, DELIVERY_GROUP, EDGE_GROUP, ORDER_GROUP, PAYMENT_GROUP,
+    order::{bulkhead::BulkheadStatus, messages::OrderMsg},
+    runtime::{
+        groups::{shard_of_group, Namespace, DELIVERY_DESKS, EDGES, ORDER_SHARDS, PAYMENT_SHARDS},
+        rpc::rpc,
+        wire::Wire,
     },
-    remote,
-    wire::Wire,
 };
 use kukka_storage::bus::{DEAD_LETTER_STREAM, EVENTS_STREAM};
 use ractor::{ActorCell, ActorId};
@@ -118,7 +119,7 @@ impl Member {
     }
 }
 
-/// One order shard's payment gateway.
+/// One order shard's bulkhead and breaker.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Breaker {
@@ -129,7 +130,7 @@ pub struct Breaker {
     /// Its answer (`breakerState`, `inFlight`, `rejected`,
     /// `lastTransitionAt`), absent when it did not answer.
     #[serde(flatten)]
-    pub status: Option<GatewayStatus>,
+    pub status: Option<BulkheadStatus>,
     /// Why there is no answer.
     pub error: Option<String>,
 }
@@ -169,26 +170,26 @@ pub struct ConsumerGroup {
 /// Gathers everything concurrently.
 pub async fn gather(state: &EdgeState) -> ClusterStatus {
     let mut conn = state.redis.clone();
-    let (breakers, stream) = tokio::join!(breakers(), stream_status(&mut conn));
+    let (breakers, stream) = tokio::join!(breakers(&state.ns), stream_status(&mut conn));
     let sampled_at_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     let roles = [
-        ("order", ORDER_GROUP),
-        ("payment", PAYMENT_GROUP),
-        ("delivery", DELIVERY_GROUP),
-        ("edge", EDGE_GROUP),
+        ("order", ORDER_SHARDS),
+        ("payment", PAYMENT_SHARDS),
+        ("delivery", DELIVERY_DESKS),
+        ("edge", EDGES),
     ]
     .into_iter()
     .map(|(role, group)| {
-        let mut members: Vec<Member> = remote::members(group).iter().map(Member::of).collect();
+        let mut members: Vec<Member> = state.ns.members(group).iter().map(Member::of).collect();
         members.sort_by(|a, b| a.actor_id.cmp(&b.actor_id));
         let joined = members.len();
         (role, RoleMembers { joined, members })
     })
     .collect();
     ClusterStatus {
-        generated_at: kukka_actors::clock::now(),
+        generated_at: kukka_actors::runtime::clock::now(),
         sampled_at_ms,
         draining: state.is_draining(),
         roles,
@@ -199,27 +200,23 @@ pub async fn gather(state: &EdgeState) -> ClusterStatus {
 }
 
 /// Which order shard each member of an order shard group serves.
-fn order_shards() -> BTreeMap<ActorId, u32> {
-    let prefix = format!("{ORDER_GROUP}.");
+fn order_shards(ns: &Namespace) -> BTreeMap<ActorId, u32> {
     let mut shards = BTreeMap::new();
-    for group in ractor::pg::which_groups() {
-        let Some(shard) = group
-            .strip_prefix(&prefix)
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
+    for group in ns.groups() {
+        let Some(shard) = shard_of_group(ORDER_SHARDS, &group) else {
             continue;
         };
-        for cell in ractor::pg::get_members(&group) {
+        for cell in ns.members(&group) {
             shards.insert(cell.get_id(), shard);
         }
     }
     shards
 }
 
-/// Asks every order shard for its gateway status.
-async fn breakers() -> Vec<Breaker> {
-    let shards = order_shards();
-    let mut cells = remote::members(ORDER_GROUP);
+/// Asks every order shard for its bulkhead's status.
+async fn breakers(ns: &Namespace) -> Vec<Breaker> {
+    let shards = order_shards(ns);
+    let mut cells = ns.members(ORDER_SHARDS);
     cells.sort_by_key(|c| (shards.get(&c.get_id()).copied(), c.get_id().to_string()));
     let calls = cells.into_iter().map(|cell| {
         let shard = shards.get(&cell.get_id()).copied();

@@ -1,7 +1,7 @@
 //! The read models, served straight from Redis: `GET /myPages[/{orderId}]`
 //! and `GET /orderDetails[/{orderId}]`.
 
-use kukka_actors::{protocol::ServiceError, read_models::Collection};
+use kukka_actors::{runtime::error::ServiceError, views::reads::Collection};
 use warp::{filters::BoxedFilter, reply::Response, Filter};
 
 use super::with_state;

@@ -1,40 +1,38 @@
 //! The delivery role: deliveries and read models in Redis, fed by two
-//! consumer groups, and the owner's update service.
+//! consumer groups, and the desk that takes the owner's updates.
 
-use std::sync::{
-    atomic::{AtomicBool, Ordering},
-    Arc,
-};
+use std::sync::{atomic::Ordering, Arc};
 
 use kukka_actors::{
-    delivery_core::{DeliveryCore, DeliveryHandler},
-    read_models::ViewProjector,
-    service_actors::DeliveryService,
-    supervisor::child,
+    delivery::{
+        desk::{Deliveries, DeliveryDesk, DeliveryDeskArgs, DELIVERY_DESK},
+        on_events::{DeliveryHandler, CONSUMER_GROUP as DELIVERY_GROUP},
+    },
+    runtime::supervisor::child,
+    views::projector::{ViewProjector, CONSUMER_GROUP as VIEWS_GROUP},
 };
 use kukka_http_edge::routes::health::ReadyCheck;
+use kukka_storage::redis_conn;
 
-use super::{consumer, HttpSurface, RoleRuntime};
-use crate::cli::NodeArgs;
-
-/// Consumer group that turns paid orders into deliveries.
-pub const DELIVERY_GROUP: &str = "delivery";
-/// Consumer group that maintains MyPage and OrderDetails.
-pub const VIEWS_GROUP: &str = "views";
+use super::{consumer, HttpSurface, NodeContext, RoleRuntime};
 
 /// Builds the delivery role.
-pub async fn build(args: &NodeArgs, draining: Arc<AtomicBool>) -> anyhow::Result<RoleRuntime> {
-    let core = Arc::new(DeliveryCore::connect(&args.redis_url).await?);
-    let probe =
-        kukka_storage::redis_conn::connect(&args.redis_url, std::time::Duration::from_millis(500))
-            .await?;
+pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
+    let url = &node.args.redis_url;
+    let conn = redis_conn::connect(url, std::time::Duration::from_secs(2)).await?;
+    let desk = DeliveryDeskArgs {
+        deliveries: Arc::new(Deliveries::new(conn.clone())),
+        ns: node.ns.clone(),
+        drain: node.drain.clone(),
+    };
+    let stopping = node.stopping.clone();
     let ready: ReadyCheck = Arc::new(move || {
-        let draining = draining.clone();
-        let mut conn = probe.clone();
+        let stopping = stopping.clone();
+        let mut conn = conn.clone();
         Box::pin(async move {
-            let redis = kukka_storage::redis_conn::ping(&mut conn).await;
+            let redis = redis_conn::ping(&mut conn).await;
             [
-                ("accepting", !draining.load(Ordering::SeqCst)),
+                ("accepting", !stopping.load(Ordering::SeqCst)),
                 ("redis", redis),
             ]
             .into_iter()
@@ -43,16 +41,19 @@ pub async fn build(args: &NodeArgs, draining: Arc<AtomicBool>) -> anyhow::Result
     });
     Ok(RoleRuntime {
         children: vec![
-            child("delivery-service", move || (DeliveryService, core.clone())),
+            child(&node.ns, DELIVERY_DESK, move || {
+                (DeliveryDesk, desk.clone())
+            }),
             consumer(
+                node,
                 "delivery-consumer",
                 Arc::new(DeliveryHandler),
                 DELIVERY_GROUP,
-                args,
             ),
-            consumer("views-consumer", Arc::new(ViewProjector), VIEWS_GROUP, args),
+            consumer(node, "views-consumer", Arc::new(ViewProjector), VIEWS_GROUP),
         ],
         http: HttpSurface::Admin(ready),
         store: None,
+        services: &[DELIVERY_DESK],
     })
 }

@@ -3,24 +3,28 @@
 
 use std::time::Duration;
 
-use kukka_actors::{edge_presence::EdgePresence, supervisor::child};
+use kukka_actors::runtime::{presence::EdgePresence, supervisor::child};
 use kukka_http_edge::{EdgeSettings, EdgeState};
 
-use super::{HttpSurface, RoleRuntime};
-use crate::cli::NodeArgs;
+use super::{HttpSurface, NodeContext, RoleRuntime};
 
 /// Builds the edge role.
-pub async fn build(args: &NodeArgs) -> anyhow::Result<RoleRuntime> {
+pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
+    let args = &node.args;
     let redis = kukka_storage::redis_conn::connect(&args.redis_url, Duration::from_secs(2)).await?;
     let settings = EdgeSettings {
         owner_token: args.owner_token.clone().filter(|t| !t.is_empty()),
         body_limit: args.body_limit_bytes,
         call_timeout: Duration::from_millis(args.call_timeout_ms),
     };
-    let state = EdgeState::new(settings, redis);
+    let state = EdgeState::new(settings, redis, node.ns.clone());
+    let ns = node.ns.clone();
     Ok(RoleRuntime {
-        children: vec![child("edge-presence", || (EdgePresence, ()))],
+        children: vec![child(&node.ns, "edge-presence", move || {
+            (EdgePresence, ns.clone())
+        })],
         http: HttpSurface::Public(state),
         store: None,
+        services: &[],
     })
 }

@@ -1,58 +1,62 @@
-//! The order role: orders in sled, the payment gateway, the outbox relay.
+//! The order role: the order shard (orders in sled), its bulkhead, its
+//! outbox relay, and the consumer of the cancel saga's forward recovery.
 
-use std::{
-    sync::{atomic::AtomicBool, Arc},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use kukka_actors::{
-    order_core::OrderCore,
-    payment_gateway::{GatewayConfig, PaymentGateway, GATEWAY_NAME},
-    relay::{OutboxRelay, RelayArgs, RELAY_NAME},
-    service_actors::OrderService,
-    supervisor::child,
+    order::{
+        bulkhead::{Bulkhead, BulkheadArgs, BulkheadConfig, BULKHEAD},
+        on_events::consumer_group,
+        shard::{OrderShard, OrderShardArgs, Orders, ORDER_SHARD},
+    },
+    runtime::{
+        relay::{OutboxRelay, RelayArgs, RelayHandle, RELAY},
+        supervisor::child,
+    },
 };
 use kukka_storage::aggregate_repo::AggregateRepo;
 
-use super::{accepting, consumer, open_store, HttpSurface, RoleRuntime};
-use crate::cli::NodeArgs;
+use super::{accepting, consumer, open_store, HttpSurface, NodeContext, RoleRuntime};
 
 /// Builds the order role.
-pub fn build(args: &NodeArgs, draining: Arc<AtomicBool>) -> anyhow::Result<RoleRuntime> {
+pub fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
+    let args = &node.args;
     let store = open_store(args)?;
     let repo = AggregateRepo::open(&store, "orders")?;
     let payment_timeout = Duration::from_millis(args.payment_timeout_ms);
-    let core = Arc::new(OrderCore {
+    let orders = Arc::new(Orders {
         repo: repo.clone(),
         shard: args.shard,
-        gateway_grace: payment_timeout + Duration::from_secs(1),
+        ns: node.ns.clone(),
+        relay: RelayHandle::of(&node.ns),
+        faults: node.faults.clone(),
+        call_timeout: payment_timeout + Duration::from_secs(1),
     });
-    let relay_args = RelayArgs {
+    let relay = RelayArgs {
         outbox: repo.outbox().clone(),
         redis_url: args.redis_url.clone(),
     };
-    let gateway = GatewayConfig {
-        call_timeout: payment_timeout,
-        max_concurrent: args.payment_max_concurrent,
-        breaker: args.breaker(),
+    let bulkhead = BulkheadArgs {
+        config: BulkheadConfig {
+            call_timeout: payment_timeout,
+            max_concurrent: args.payment_max_concurrent,
+            breaker: args.breaker(),
+        },
+        ns: node.ns.clone(),
+    };
+    let shard = OrderShardArgs {
+        orders: orders.clone(),
+        drain: node.drain.clone(),
     };
     Ok(RoleRuntime {
         children: vec![
-            child(RELAY_NAME, move || (OutboxRelay, relay_args.clone())),
-            child(GATEWAY_NAME, move || (PaymentGateway, gateway)),
-            child("order-service", {
-                let core = core.clone();
-                move || (OrderService, core.clone())
-            }),
-            // Forward recovery of the cancel saga (see `OrderCore::apply`).
-            consumer(
-                "order-consumer",
-                core.clone(),
-                &format!("order-{}", args.shard),
-                args,
-            ),
+            child(&node.ns, RELAY, move || (OutboxRelay, relay.clone())),
+            child(&node.ns, BULKHEAD, move || (Bulkhead, bulkhead.clone())),
+            child(&node.ns, ORDER_SHARD, move || (OrderShard, shard.clone())),
+            consumer(node, "order-consumer", orders, &consumer_group(args.shard)),
         ],
-        http: HttpSurface::Admin(accepting(draining)),
+        http: HttpSurface::Admin(accepting(node.stopping.clone())),
         store: Some(store),
+        services: &[ORDER_SHARD],
     })
 }

@@ -1,64 +1,72 @@
-//! The payment role: payments in sled, the outbox relay, and the consumer
-//! that voids or refunds when orders are rejected or cancelled.
+//! The payment role: the payment shard (payments in sled), its outbox
+//! relay, the reconciler, and the consumer that voids or refunds when
+//! orders are rejected or cancelled.
 
-use std::{
-    sync::{atomic::AtomicBool, Arc},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use kukka_actors::{
-    payment_core::PaymentCore,
-    reconciler::{PaymentReconciler, ReconcilerArgs},
-    relay::{OutboxRelay, RelayArgs, RELAY_NAME},
-    service_actors::PaymentService,
-    supervisor::child,
+    payment::{
+        on_events::consumer_group,
+        reconciler::{PaymentReconciler, ReconcilerArgs, RECONCILER},
+        shard::{PaymentShard, PaymentShardArgs, Payments, PAYMENT_SHARD},
+    },
+    runtime::{
+        relay::{OutboxRelay, RelayArgs, RelayHandle, RELAY},
+        supervisor::child,
+    },
 };
 use kukka_storage::aggregate_repo::AggregateRepo;
 
-use super::{accepting, consumer, open_store, HttpSurface, RoleRuntime};
-use crate::cli::NodeArgs;
+use super::{accepting, consumer, open_store, HttpSurface, NodeContext, RoleRuntime};
 
 /// Builds the payment role.
-pub fn build(args: &NodeArgs, draining: Arc<AtomicBool>) -> anyhow::Result<RoleRuntime> {
+pub fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
+    let args = &node.args;
     let store = open_store(args)?;
     let repo = AggregateRepo::open(&store, "payments")?;
-    let core = Arc::new(PaymentCore {
+    let payments = Arc::new(Payments {
         repo: repo.clone(),
         shard: args.shard,
+        ns: node.ns.clone(),
+        relay: RelayHandle::of(&node.ns),
         inject_latency: args
             .inject_latency_ms
             .map(|(a, b)| (Duration::from_millis(a), Duration::from_millis(b))),
         unsettled: store.tree("payments.unsettled")?,
     });
     let reconciler = ReconcilerArgs {
-        core: core.clone(),
+        payments: payments.clone(),
         settle_after: Duration::from_millis(args.reconcile_after_ms),
         every: Duration::from_millis((args.reconcile_after_ms / 4).clamp(200, 5000)),
     };
-    let relay_args = RelayArgs {
+    let relay = RelayArgs {
         outbox: repo.outbox().clone(),
         redis_url: args.redis_url.clone(),
     };
+    let shard = PaymentShardArgs {
+        payments: payments.clone(),
+        drain: node.drain.clone(),
+    };
     Ok(RoleRuntime {
         children: vec![
-            child(RELAY_NAME, move || (OutboxRelay, relay_args.clone())),
-            child("payment-service", {
-                let core = core.clone();
-                move || (PaymentService, core.clone())
+            child(&node.ns, RELAY, move || (OutboxRelay, relay.clone())),
+            child(&node.ns, PAYMENT_SHARD, move || {
+                (PaymentShard, shard.clone())
             }),
-            child("payment-reconciler", move || {
+            child(&node.ns, RECONCILER, move || {
                 (PaymentReconciler, reconciler.clone())
             }),
-            // Every payment shard reads every event (its own group) and acts
-            // on the orders it charged.
+            // Every payment shard reads every event in its own group and
+            // acts on the orders it charged.
             consumer(
+                node,
                 "payment-consumer",
-                core.clone(),
-                &format!("payment-{}", args.shard),
-                args,
+                payments,
+                &consumer_group(args.shard),
             ),
         ],
-        http: HttpSurface::Admin(accepting(draining)),
+        http: HttpSurface::Admin(accepting(node.stopping.clone())),
         store: Some(store),
+        services: &[PAYMENT_SHARD],
     })
 }

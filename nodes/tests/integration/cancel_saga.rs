@@ -1,12 +1,13 @@
-//! The cancel saga: order → payment refund → delivery cancelled, and the
-//! cases where cancelling is refused.
+//! The cancel saga: order → payment refund → delivery cancelled, the cases
+//! where cancelling is refused, and its forward recovery when the order
+//! node dies in the middle of a cancel.
 
 use std::time::Duration;
 
 use redis::AsyncCommands;
 use serde_json::{json, Value};
 
-use super::harness::System;
+use super::harness::{arm_fault, System};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -112,4 +113,48 @@ async fn delivered_orders_cannot_be_cancelled_but_started_ones_can() {
     .await;
     let (status, _) = sys.post("/orders/0-424242/cancel", &json!({})).await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_cancel_cut_short_by_the_order_node_dying_is_finished_by_forward_recovery() {
+    let sys = System::start_with(&[("KUKKA_ENABLE_TEST_FAULTS", "true")]).await;
+    let id = sys.place("LEE").await;
+    sys.get_until(&format!("/myPages/{id}"), WAIT, |v| {
+        v["deliveryStatus"] == "DeliveryRequested"
+    })
+    .await;
+    let pid = sys.pid_of("order");
+    // The order node aborts right after the delivery was reserved for the
+    // cancel, before it cancels the order itself.
+    arm_fault(&sys, "order", "crash-mid-cancel", 1).await;
+    let (status, body) = sys.post(&format!("/orders/{id}/cancel"), &json!({})).await;
+    assert_eq!(status, 503, "the node died before answering: {body}");
+    sys.wait_restarted("order", pid, Duration::from_secs(60))
+        .await;
+    let up_log = std::fs::read_to_string(sys.dir.path().join("up.log")).unwrap_or_default();
+    assert!(
+        up_log.contains("SIGABRT"),
+        "the node was cut short: {up_log}"
+    );
+
+    // Nobody retries the cancel: the restarted shard's consumer sees the
+    // cancelled delivery and cancels the order; payment refunds.
+    sys.get_until(&format!("/orders/{id}"), WAIT, |v| {
+        v["status"] == "OrderCancelled"
+    })
+    .await;
+    sys.get_until(&format!("/payments/{id}"), WAIT, |v| {
+        v["status"] == "PaymentCancelled"
+    })
+    .await;
+    sys.get_until(&format!("/myPages/{id}"), WAIT, |v| {
+        v["orderStatus"] == "OrderCancelled"
+            && v["paymentStatus"] == "PaymentCancelled"
+            && v["deliveryStatus"] == "DeliveryCancelled"
+    })
+    .await;
+    let events = events_of(&sys, &id).await;
+    let count = |t: &str| events.iter().filter(|e| e["type"] == t).count();
+    assert_eq!(count("OrderCancelled"), 1, "{events:?}");
+    assert_eq!(count("PaymentCancelled"), 1, "{events:?}");
 }

@@ -1,6 +1,7 @@
 //! Stream consumers against a real Redis: a slow handler is not applied
-//! twice, a dead consumer's entries are reclaimed, and poison events go to
-//! the dead-letter stream.
+//! twice, a dead consumer's entries are reclaimed, an event that keeps
+//! failing is dead-lettered after its retries, and poison (undecodable,
+//! unknown or invalid events) is dead-lettered at once.
 
 use std::{
     collections::HashMap,
@@ -9,10 +10,14 @@ use std::{
 };
 
 use kukka_actors::{
-    consumer::{ConsumerArgs, ConsumerConfig, EventHandler, StreamConsumer},
-    events::{Envelope, EventBody},
+    events::{Envelope, EventBody, EventKind},
+    order::id::OrderId,
+    runtime::consumer::{
+        ConsumerArgs, ConsumerConfig, ConsumerMsg, EventHandler, HandlerError, StreamConsumer,
+    },
 };
 use kukka_storage::bus;
+use kukka_storage::outbox::StreamEvent;
 use ractor::Actor;
 use redis::aio::ConnectionManager;
 
@@ -22,19 +27,30 @@ use super::harness::{eventually, RedisServer};
 struct Counting {
     applied: Mutex<HashMap<String, u32>>,
     delay: Duration,
-    poison: Option<String>,
+    /// Fails this order's events with this error.
+    failing: Option<(OrderId, HandlerError)>,
 }
 
 impl EventHandler for Counting {
-    async fn apply(&self, _conn: &mut ConnectionManager, event: Envelope) -> Result<(), String> {
-        if self.poison.as_deref() == Some(event.order_id.as_str()) {
-            return Err("cannot apply this one".into());
+    fn wants(&self, _kind: EventKind) -> bool {
+        true
+    }
+
+    async fn apply(
+        &self,
+        _conn: &mut ConnectionManager,
+        event: Envelope,
+    ) -> Result<(), HandlerError> {
+        if let Some((id, error)) = &self.failing {
+            if *id == event.order_id {
+                return Err(error.clone());
+            }
         }
         tokio::time::sleep(self.delay).await;
         *self
             .applied
             .lock()
-            .map_err(|e| e.to_string())?
+            .map_err(|e| HandlerError::Retry(e.to_string()))?
             .entry(event.event_id)
             .or_default() += 1;
         Ok(())
@@ -46,7 +62,10 @@ async fn publish(url: &str, n: usize) -> ConnectionManager {
         .await
         .expect("connect");
     let events: Vec<_> = (0..n)
-        .map(|i| Envelope::new("c", &format!("0-{i}"), EventBody::OrderCancelled).to_stream_event())
+        .map(|i| {
+            Envelope::new("c", OrderId::new(0, i as u64), EventBody::OrderCancelled)
+                .to_stream_event()
+        })
         .collect();
     bus::publish(&mut conn, bus::EVENTS_STREAM, &events)
         .await
@@ -59,7 +78,7 @@ async fn spawn(
     url: &str,
     name: &str,
     config: ConsumerConfig,
-) -> ractor::ActorRef<kukka_actors::consumer::ConsumerMsg> {
+) -> ractor::ActorRef<ConsumerMsg> {
     let args = ConsumerArgs {
         handler,
         redis_url: url.to_string(),
@@ -146,12 +165,27 @@ async fn entries_left_by_a_dead_consumer_are_reclaimed_and_applied_once() {
     alive.stop(None);
 }
 
+/// Every entry of the dead-letter stream.
+async fn dead_letters(conn: &mut ConnectionManager) -> Vec<redis::streams::StreamId> {
+    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(bus::DEAD_LETTER_STREAM)
+        .arg("-")
+        .arg("+")
+        .query_async(conn)
+        .await
+        .expect("xrange");
+    entries.ids
+}
+
 #[tokio::test]
-async fn a_poison_event_is_dead_lettered_and_the_rest_flow() {
+async fn an_event_that_keeps_failing_is_dead_lettered_after_its_retries_and_the_rest_flow() {
     let redis = RedisServer::start().await;
     let mut conn = publish(&redis.url, 5).await;
     let handler = Arc::new(Counting {
-        poison: Some("0-2".into()),
+        failing: Some((
+            OrderId::new(0, 2),
+            HandlerError::Retry("cannot apply this one yet".into()),
+        )),
         ..Default::default()
     });
     let config = ConsumerConfig {
@@ -163,24 +197,82 @@ async fn a_poison_event_is_dead_lettered_and_the_rest_flow() {
         let mut conn = conn.clone();
         let handler = handler.clone();
         async move {
-            let n: u64 = redis::cmd("XLEN")
-                .arg(bus::DEAD_LETTER_STREAM)
-                .query_async(&mut conn)
-                .await
-                .ok()?;
+            let n = dead_letters(&mut conn).await.len();
             (n == 1 && total(&handler).0 == 4).then_some(())
         }
     })
     .await;
     assert!(dead.is_some(), "applied {:?}", total(&handler));
-    let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(bus::DEAD_LETTER_STREAM)
-        .arg("-")
-        .arg("+")
+    let entries = dead_letters(&mut conn).await;
+    let error: String = entries[0].get("error").expect("error field");
+    assert!(error.contains("cannot apply"), "{error}");
+    c.stop(None);
+}
+
+#[tokio::test]
+async fn poison_is_dead_lettered_at_once_without_retries() {
+    let redis = RedisServer::start().await;
+    let mut conn = publish(&redis.url, 3).await;
+    // Undecodable, and of a type kukka does not know.
+    let garbage = [
+        StreamEvent {
+            event_id: "bad-json".into(),
+            kind: "OrderCancelled".into(),
+            data: "{not json".into(),
+        },
+        StreamEvent {
+            event_id: "bad-kind".into(),
+            kind: "OrderTeleported".into(),
+            data: "{}".into(),
+        },
+    ];
+    bus::publish(&mut conn, bus::EVENTS_STREAM, &garbage)
+        .await
+        .expect("publish");
+    let handler = Arc::new(Counting {
+        failing: Some((
+            OrderId::new(0, 1),
+            HandlerError::Poison("order 0-1 is invalid".into()),
+        )),
+        ..Default::default()
+    });
+    // Retries would take minutes: a poison event must not wait for them.
+    let config = ConsumerConfig {
+        max_deliveries: 1000,
+        ..ConsumerConfig::default()
+    };
+    let c = spawn(handler.clone(), &redis.url, "c", config).await;
+    let dead = eventually(Duration::from_secs(20), || {
+        let mut conn = conn.clone();
+        let handler = handler.clone();
+        async move {
+            let n = dead_letters(&mut conn).await.len();
+            (n == 3 && total(&handler).0 == 2).then_some(())
+        }
+    })
+    .await;
+    assert!(dead.is_some(), "applied {:?}", total(&handler));
+    let errors: Vec<String> = dead_letters(&mut conn)
+        .await
+        .iter()
+        .map(|e| e.get("error").expect("error field"))
+        .collect();
+    assert!(errors.iter().all(|e| e.starts_with("poison")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("undecodable")),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("unknown event type")),
+        "{errors:?}"
+    );
+    // Nothing is left pending: each poison event was delivered once.
+    let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
+        .arg(bus::EVENTS_STREAM)
+        .arg("test")
         .query_async(&mut conn)
         .await
-        .expect("xrange");
-    let error: String = entries.ids[0].get("error").expect("error field");
-    assert!(error.contains("cannot apply"), "{error}");
+        .expect("xpending");
+    assert_eq!(pending.count(), 0, "everything acknowledged");
     c.stop(None);
 }

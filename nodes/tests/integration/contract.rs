@@ -1,16 +1,16 @@
-//! The HTTP contract: bad input gets a clear 4xx and changes nothing;
-//! pagination; idempotency keys.
+//! The HTTP contract, on the in-process system: bad input gets a clear 4xx
+//! and changes nothing; pagination; idempotency keys.
 
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::harness::{order_body, System};
+use super::harness::{order_body, Api, TestApp};
 
 /// (what, method, path, content type, body, expected status, expected code)
 type Case<'a> = (&'a str, &'a str, &'a str, &'a str, Vec<u8>, u16, &'a str);
 
-async fn counts(sys: &System) -> (usize, usize) {
+async fn counts(sys: &Api) -> (usize, usize) {
     (
         sys.all_items("/orders", 500).await.len(),
         sys.all_items("/payments", 500).await.len(),
@@ -19,7 +19,7 @@ async fn counts(sys: &System) -> (usize, usize) {
 
 #[tokio::test]
 async fn bad_input_is_refused_with_a_json_error_and_changes_nothing() {
-    let sys = System::start_with(&[("KUKKA_BODY_LIMIT_BYTES", "65536")]).await;
+    let sys = TestApp::spawn_with(&["--body-limit-bytes", "65536"]).await;
     sys.place("BASE").await;
     let before = counts(&sys).await;
 
@@ -376,7 +376,7 @@ async fn bad_input_is_refused_with_a_json_error_and_changes_nothing() {
 
 #[tokio::test]
 async fn walking_pages_sees_every_order_once_while_new_ones_arrive() {
-    let sys = System::start().await;
+    let sys = TestApp::spawn().await;
     let mut ids = Vec::new();
     for i in 0..7 {
         ids.push(sys.place(&format!("P{i}")).await);
@@ -426,7 +426,7 @@ async fn walking_pages_sees_every_order_once_while_new_ones_arrive() {
 
 #[tokio::test]
 async fn an_idempotency_key_places_one_order_and_refuses_another_body() {
-    let sys = System::start().await;
+    let sys = TestApp::spawn().await;
     let send = |body: Value, key: &'static str| {
         let req = sys
             .http

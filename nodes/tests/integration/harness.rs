@@ -1,23 +1,125 @@
-//! Spawning the whole system for a test and waiting on outcomes.
+//! Spawning the system for a test and waiting on outcomes.
+//!
+//! Two ways, both on free loopback ports with their own temporary
+//! directory and their own `redis-server`:
+//! - [`TestApp`]: every role inside the test process
+//!   (`kukka_nodes::in_process`), ready in milliseconds. For what needs no
+//!   separate processes: the HTTP contract, who may do what, pagination,
+//!   idempotency, the bulkhead, supervision.
+//! - [`System`]: `kukka up` with one OS process per role talking over real
+//!   sockets. For sagas across nodes, chaos, scale-out, the browser.
+//!
+//! Both dereference to [`Api`], the HTTP client tests drive them with.
 
 use std::{
     future::Future,
+    ops::Deref,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
+use kukka_nodes::in_process::InProcessSystem;
 use serde_json::Value;
+
+/// An HTTP client for one system's edge.
+pub struct Api {
+    /// The edge's base URL.
+    pub base: String,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    /// Where the system's log files are, if it writes any.
+    logs_dir: Option<PathBuf>,
+}
 
 /// A running `kukka up`, stopped (SIGTERM, then SIGKILL) when dropped.
 pub struct System {
     child: Child,
     /// Its data directory.
     pub dir: tempfile::TempDir,
-    /// The edge's base URL.
-    pub base: String,
-    /// An HTTP client.
-    pub http: reqwest::Client,
+    api: Api,
+}
+
+impl Deref for System {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// Every role inside the test process, with sled in a temporary directory
+/// and its own `redis-server`.
+pub struct TestApp {
+    system: Option<InProcessSystem>,
+    /// Its Redis.
+    pub redis: RedisServer,
+    /// Its data directory (removed when the app is dropped).
+    _dir: tempfile::TempDir,
+    api: Api,
+}
+
+impl Deref for TestApp {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl TestApp {
+    /// Starts every role with the owner token [`OWNER`] and waits until the
+    /// edge is ready.
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(&[]).await
+    }
+
+    /// Starts every role with these extra `kukka node` flags.
+    pub async fn spawn_with(flags: &[&str]) -> TestApp {
+        let redis = RedisServer::start().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut all = vec!["--owner-token", OWNER, "--payment-timeout-ms", "3000"];
+        all.extend_from_slice(flags);
+        let system = InProcessSystem::start(&redis.url, dir.path(), &all)
+            .await
+            .expect("start the in-process system");
+        let api = Api {
+            base: format!("http://{}", system.edge_addr),
+            http: client(),
+            logs_dir: None,
+        };
+        let ready = eventually(Duration::from_secs(30), || async {
+            (api.get("/readyz").await.0 == 200).then_some(())
+        })
+        .await;
+        assert!(
+            ready.is_some(),
+            "the in-process system did not become ready"
+        );
+        TestApp {
+            system: Some(system),
+            redis,
+            _dir: dir,
+            api,
+        }
+    }
+
+    /// The running system (its nodes and scope).
+    pub fn system(&self) -> &InProcessSystem {
+        self.system.as_ref().expect("running")
+    }
+
+    /// Stops every node gracefully.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.system.take() {
+            s.stop().await;
+        }
+    }
 }
 
 /// The owner token the test systems use.
@@ -68,14 +170,15 @@ impl System {
             .stderr(log)
             .spawn()
             .expect("spawn kukka up");
+        let logs_dir = Some(dir.path().to_path_buf());
         let sys = System {
             child,
             dir,
-            base: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
-                .build()
-                .expect("client"),
+            api: Api {
+                base: format!("http://127.0.0.1:{port}"),
+                http: client(),
+                logs_dir,
+            },
         };
         let http = sys.http.clone();
         let url = sys.url("/readyz");
@@ -99,11 +202,6 @@ impl System {
     /// Starts `kukka up` with defaults.
     pub async fn start() -> System {
         Self::start_with(&[]).await
-    }
-
-    /// Full URL of `path`.
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
     }
 
     /// `run/<name>.json`.
@@ -135,32 +233,6 @@ impl System {
     pub fn log_of(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join("logs").join(format!("{name}.log")))
             .unwrap_or_default()
-    }
-
-    /// Every item of a list endpoint, walking all pages.
-    pub async fn all_items(&self, path: &str, limit: u32) -> Vec<Value> {
-        let mut items = Vec::new();
-        let mut cursor: Option<String> = None;
-        loop {
-            let url = match &cursor {
-                Some(c) => format!("{path}?limit={limit}&cursor={c}"),
-                None => format!("{path}?limit={limit}"),
-            };
-            let (status, body) = self.get(&url).await;
-            assert_eq!(status, 200, "{url}: {body}");
-            items.extend(body["items"].as_array().cloned().unwrap_or_default());
-            match body["nextCursor"].as_str() {
-                Some(c) => cursor = Some(c.to_string()),
-                None => return items,
-            }
-        }
-    }
-
-    /// Places an order and returns its id.
-    pub async fn place(&self, name: &str) -> String {
-        let (status, body) = self.post("/orders", &order_body(name)).await;
-        assert_eq!(status, 201, "{body}");
-        body["id"].as_str().expect("id").to_string()
     }
 
     /// The pid of `kukka up` itself.
@@ -225,12 +297,48 @@ impl System {
         text.lines()
             .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
     }
+}
+
+impl Api {
+    /// Full URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Every item of a list endpoint, walking all pages.
+    pub async fn all_items(&self, path: &str, limit: u32) -> Vec<Value> {
+        let mut items = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("{path}?limit={limit}&cursor={c}"),
+                None => format!("{path}?limit={limit}"),
+            };
+            let (status, body) = self.get(&url).await;
+            assert_eq!(status, 200, "{url}: {body}");
+            items.extend(body["items"].as_array().cloned().unwrap_or_default());
+            match body["nextCursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => return items,
+            }
+        }
+    }
+
+    /// Places an order and returns its id.
+    pub async fn place(&self, name: &str) -> String {
+        let (status, body) = self.post("/orders", &order_body(name)).await;
+        assert_eq!(status, 201, "{body}");
+        body["id"].as_str().expect("id").to_string()
+    }
 
     /// Every log file, for failure messages.
     pub fn logs(&self) -> String {
         let mut out = String::new();
-        let mut files: Vec<PathBuf> = vec![self.dir.path().join("up.log")];
-        if let Ok(rd) = std::fs::read_dir(self.dir.path().join("logs")) {
+        let Some(dir) = &self.logs_dir else {
+            return "(an in-process system writes no log files)".into();
+        };
+        let mut files: Vec<PathBuf> = vec![dir.join("up.log")];
+        if let Ok(rd) = std::fs::read_dir(dir.join("logs")) {
             files.extend(rd.flatten().map(|e| e.path()));
         }
         for f in files {
@@ -300,6 +408,18 @@ impl System {
             ),
         }
     }
+}
+
+/// Arms test fault `fault` on node `node` for its next `times` occasions
+/// (the system must run with `KUKKA_ENABLE_TEST_FAULTS=true`).
+pub async fn arm_fault(sys: &System, node: &str, fault: &str, times: u32) {
+    let r = sys
+        .http
+        .post(format!("{}/faults/{fault}?times={times}", sys.admin(node)))
+        .send()
+        .await
+        .expect("arm fault");
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
 }
 
 impl Drop for System {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::harness::{order_body, System};
+use super::harness::{order_body, System, TestApp};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -84,7 +84,7 @@ async fn an_order_is_paid_delivered_and_shown_on_my_page() {
 
 #[tokio::test]
 async fn owner_routes_need_the_token_and_unknown_ids_are_404() {
-    let sys = System::start().await;
+    let sys = TestApp::spawn().await;
     let r = sys
         .http
         .post(sys.url("/deliveries"))

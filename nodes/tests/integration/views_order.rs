@@ -2,15 +2,15 @@
 //! and however often.
 
 use kukka_actors::{
-    consumer::EventHandler,
-    domain::delivery::DeliveryStatus,
+    delivery::model::DeliveryStatus,
     events::{Envelope, EventBody},
-    read_models::{Collection, ViewProjector},
+    order::{id::OrderId, model::OrderLine},
+    views::{projector::ViewProjector, reads::Collection},
 };
 
 use super::harness::RedisServer;
 
-fn saga(order_id: &str) -> Vec<Envelope> {
+fn saga(order_id: OrderId) -> Vec<Envelope> {
     let body = |b| Envelope::new("c", order_id, b);
     vec![
         body(EventBody::PaymentConfirmed {
@@ -18,12 +18,14 @@ fn saga(order_id: &str) -> Vec<Envelope> {
             amount: 10000,
         }),
         body(EventBody::OrderPlaced {
-            customer_name: "KIM".into(),
-            phone_number: "010".into(),
-            address: "SEOUL".into(),
-            flower_type: "MixBox".into(),
-            price: 10000,
-            qty: 2,
+            line: OrderLine {
+                customer_name: "KIM".into(),
+                phone_number: "010".into(),
+                address: "SEOUL".into(),
+                flower_type: "MixBox".into(),
+                price: 10000,
+                qty: 2,
+            },
             payment_id: "pay-0-1".into(),
             created_at: "2026-01-01T00:00:00.000Z".into(),
         }),
@@ -50,10 +52,7 @@ async fn project(events: &[Envelope]) -> (serde_json::Value, serde_json::Value) 
             .await
             .expect("connect");
     for e in events {
-        ViewProjector
-            .apply(&mut conn, e.clone())
-            .await
-            .expect("apply");
+        ViewProjector::project(&mut conn, e).await.expect("apply");
     }
     let page = Collection::MyPages
         .get(&mut conn, "0-1")
@@ -70,7 +69,7 @@ async fn project(events: &[Envelope]) -> (serde_json::Value, serde_json::Value) 
 
 #[tokio::test]
 async fn views_converge_for_any_order_and_duplicates_of_events() {
-    let events = saga("0-1");
+    let events = saga(OrderId::new(0, 1));
     let in_order = project(&events).await;
     assert_eq!(in_order.0["orderStatus"], "OrderCancelled");
     assert_eq!(in_order.0["paymentStatus"], "PaymentCancelled");

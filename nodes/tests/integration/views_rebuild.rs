@@ -4,11 +4,11 @@ use std::{process::Command, time::Duration};
 
 use serde_json::{json, Value};
 
-use super::harness::System;
+use super::harness::TestApp;
 
 #[tokio::test]
 async fn rebuilt_views_equal_the_live_ones() {
-    let sys = System::start().await;
+    let sys = TestApp::spawn().await;
     let a = sys.place("A").await;
     let b = sys.place("B").await;
     let c = sys.place("C").await;
@@ -40,7 +40,7 @@ async fn rebuilt_views_equal_the_live_ones() {
     );
     assert_eq!(live.0.len(), 3);
     let out = Command::new(env!("CARGO_BIN_EXE_kukka"))
-        .args(["views", "rebuild", "--redis-url", &sys.redis_url()])
+        .args(["views", "rebuild", "--redis-url", &sys.redis.url])
         .output()
         .expect("run rebuild");
     assert!(

@@ -1,0 +1,67 @@
+//! What an order shard accepts over the cluster ([`OrderMsg`]) and the
+//! payloads of those messages.
+//!
+//! Variant names travel on the wire: add variants freely, never rename one
+//! (mixed-version clusters during a rolling restart rely on it).
+
+use ractor::RpcReplyPort;
+use ractor_cluster::RactorClusterMessage;
+use serde::{Deserialize, Serialize};
+
+use super::{
+    bulkhead::BulkheadStatus,
+    id::OrderId,
+    model::{Order, OrderStatus},
+    new_order::NewOrder,
+};
+use crate::runtime::{
+    error::Reply,
+    paging::{ListQuery, ShardPage},
+    wire::Wire,
+};
+
+/// Place an order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlaceOrder {
+    /// The request's correlation id.
+    pub correlation_id: String,
+    /// The validated order.
+    pub order: NewOrder,
+    /// The client's `Idempotency-Key`, if any.
+    pub idempotency_key: Option<String>,
+}
+
+/// A request about one order (also sent to payment and delivery).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ByOrder {
+    /// The request's correlation id.
+    pub correlation_id: String,
+    /// The order.
+    pub order_id: OrderId,
+}
+
+/// Messages of an order shard.
+#[derive(RactorClusterMessage)]
+pub enum OrderMsg {
+    /// Pay for and establish an order.
+    #[rpc]
+    Place(Wire<PlaceOrder>, RpcReplyPort<Wire<Reply<Order>>>),
+    /// Read one order.
+    #[rpc]
+    Get(Wire<ByOrder>, RpcReplyPort<Wire<Reply<Order>>>),
+    /// One page of this shard's orders.
+    #[rpc]
+    List(Wire<ListQuery>, RpcReplyPort<Wire<Reply<ShardPage<Order>>>>),
+    /// Cancel an order.
+    #[rpc]
+    Cancel(Wire<ByOrder>, RpcReplyPort<Wire<Reply<Order>>>),
+    /// For payment reconciliation: the order's status, fencing it off as
+    /// rejected if it was never committed.
+    #[rpc]
+    Resolve(Wire<ByOrder>, RpcReplyPort<Wire<Reply<OrderStatus>>>),
+    /// Where the shard's bulkhead and breaker stand (for status pages).
+    #[rpc]
+    Status(Wire<()>, RpcReplyPort<Wire<Reply<BulkheadStatus>>>),
+}

@@ -1,0 +1,47 @@
+//! What a payment shard accepts over the cluster ([`PaymentMsg`]) and the
+//! payloads of those messages.
+//!
+//! Variant names travel on the wire: add variants freely, never rename one.
+
+use ractor::RpcReplyPort;
+use ractor_cluster::RactorClusterMessage;
+use serde::{Deserialize, Serialize};
+
+use super::model::Payment;
+use crate::{
+    order::{id::OrderId, messages::ByOrder},
+    runtime::{
+        error::Reply,
+        paging::{ListQuery, ShardPage},
+        wire::Wire,
+    },
+};
+
+/// Charge for an order.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChargeRequest {
+    /// The request's correlation id.
+    pub correlation_id: String,
+    /// The order being paid (charges are idempotent per order).
+    pub order_id: OrderId,
+    /// The amount in won.
+    pub amount: u64,
+}
+
+/// Messages of a payment shard.
+#[derive(RactorClusterMessage)]
+pub enum PaymentMsg {
+    /// Charge for an order (idempotent per order).
+    #[rpc]
+    Charge(Wire<ChargeRequest>, RpcReplyPort<Wire<Reply<Payment>>>),
+    /// The payment of one order.
+    #[rpc]
+    Get(Wire<ByOrder>, RpcReplyPort<Wire<Reply<Payment>>>),
+    /// One page of this shard's payments.
+    #[rpc]
+    List(
+        Wire<ListQuery>,
+        RpcReplyPort<Wire<Reply<ShardPage<Payment>>>>,
+    ),
+}

@@ -1,0 +1,133 @@
+//! Reading the Redis-held collections the edge serves: MyPage,
+//! OrderDetails and deliveries, in the JSON shapes of the HTTP contract.
+
+use std::collections::HashMap;
+
+use kukka_storage::{page::Page, views, StorageError};
+use redis::aio::ConnectionManager;
+use serde_json::{json, Value};
+
+use super::keys::{
+    my_page_key, num, order_details_key, order_id_of_member, text, MY_PAGE_INDEX,
+    ORDER_DETAILS_INDEX,
+};
+use crate::delivery::store::{delivery_json, delivery_key, DELIVERY_INDEX};
+
+/// A MyPage hash as the contract's JSON; `None` until the order itself was
+/// projected.
+pub fn my_page_json(map: &HashMap<String, String>) -> Option<Value> {
+    map.get("orderId")?;
+    Some(json!({
+        "orderId": text(map, "orderId"),
+        "customerName": text(map, "customerName"),
+        "phoneNumber": text(map, "phoneNumber"),
+        "address": text(map, "address"),
+        "flowerType": text(map, "flowerType"),
+        "qty": num(map, "qty"),
+        "price": num(map, "price"),
+        "orderStatus": text(map, "orderStatus"),
+        "paymentStatus": text(map, "paymentStatus"),
+        "deliveryStatus": text(map, "deliveryStatus"),
+        "updatedAt": text(map, "updatedAt"),
+    }))
+}
+
+/// An OrderDetails hash as the contract's JSON.
+pub fn order_details_json(map: &HashMap<String, String>) -> Option<Value> {
+    map.get("orderId")?;
+    Some(json!({
+        "orderId": text(map, "orderId"),
+        "customerName": text(map, "customerName"),
+        "phoneNumber": text(map, "phoneNumber"),
+        "address": text(map, "address"),
+        "flowerType": text(map, "flowerType"),
+        "qty": num(map, "qty"),
+        "price": num(map, "price"),
+        "deliveryStatus": text(map, "deliveryStatus"),
+    }))
+}
+
+/// Which Redis-held collection to read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collection {
+    /// MyPage (the customer's view).
+    MyPages,
+    /// OrderDetails (the shop owner's view).
+    OrderDetails,
+    /// Deliveries.
+    Deliveries,
+}
+
+impl Collection {
+    fn index(self) -> &'static str {
+        match self {
+            Self::MyPages => MY_PAGE_INDEX,
+            Self::OrderDetails => ORDER_DETAILS_INDEX,
+            Self::Deliveries => DELIVERY_INDEX,
+        }
+    }
+
+    fn key(self, order_id: &str) -> String {
+        match self {
+            Self::MyPages => my_page_key(order_id),
+            Self::OrderDetails => order_details_key(order_id),
+            Self::Deliveries => delivery_key(order_id),
+        }
+    }
+
+    fn shape(self, map: &HashMap<String, String>) -> Option<Value> {
+        match self {
+            Self::MyPages => my_page_json(map),
+            Self::OrderDetails => order_details_json(map),
+            Self::Deliveries => delivery_json(map),
+        }
+    }
+
+    /// One entry by order id.
+    pub async fn get(
+        self,
+        conn: &mut ConnectionManager,
+        order_id: &str,
+    ) -> Result<Option<Value>, StorageError> {
+        Ok(views::get(conn, &self.key(order_id))
+            .await?
+            .and_then(|m| self.shape(&m)))
+    }
+
+    /// One page, oldest first.
+    pub async fn list(
+        self,
+        conn: &mut ConnectionManager,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<Page<Value>, StorageError> {
+        let page = views::list(conn, self.index(), cursor, limit, |m| {
+            self.key(order_id_of_member(m))
+        })
+        .await?;
+        Ok(Page {
+            items: page.items.iter().filter_map(|m| self.shape(m)).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shapes_use_nulls_for_statuses_not_reached() {
+        let mut m = HashMap::new();
+        assert!(my_page_json(&m).is_none());
+        m.insert("orderId".to_string(), "0-1".to_string());
+        m.insert("qty".to_string(), "2".to_string());
+        m.insert("paymentStatus".to_string(), "PaymentConfirmed".to_string());
+        let v = my_page_json(&m).expect("shape");
+        assert_eq!(v["qty"], 2);
+        assert_eq!(v["paymentStatus"], "PaymentConfirmed");
+        assert!(v["deliveryStatus"].is_null());
+        let d = order_details_json(&m).expect("shape");
+        assert!(d.get("orderStatus").is_none(), "the owner's view has none");
+    }
+}
