@@ -11,6 +11,7 @@ mod integration {
     mod consumer_groups;
     mod contract;
     mod correlation;
+    mod docs;
     pub mod harness;
     mod resilience;
     mod scale_out;

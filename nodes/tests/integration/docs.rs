@@ -1,0 +1,20 @@
+//! `docs/ARCHITECTURE.md` names files that exist.
+
+use std::path::Path;
+
+#[test]
+fn every_path_in_the_architecture_page_exists() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("docs/ARCHITECTURE.md")).expect("read");
+    let paths: Vec<&str> = text
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| !s.starts_with("../") && !s.contains(' '))
+        .filter(|s| s.ends_with(".rs") || s.ends_with(".md") || s.ends_with('/'))
+        .filter(|s| s.contains('/'))
+        .collect();
+    assert!(paths.len() > 30, "the page names files: {paths:?}");
+    let missing: Vec<&&str> = paths.iter().filter(|p| !root.join(p).exists()).collect();
+    assert!(missing.is_empty(), "named but missing: {missing:?}");
+}
