@@ -13,8 +13,10 @@ const WAIT: Duration = Duration::from_secs(20);
 
 async fn events_of(sys: &System, order_id: &str) -> Vec<Value> {
     let mut conn = sys.redis().await;
-    let entries: redis::streams::StreamRangeReply =
-        conn.xrange_all("kukka:events").await.expect("xrange");
+    let entries: redis::streams::StreamRangeReply = conn
+        .xrange_all(kukka_storage::bus::EVENTS_STREAM)
+        .await
+        .expect("xrange");
     entries
         .ids
         .iter()

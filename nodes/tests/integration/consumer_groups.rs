@@ -177,36 +177,53 @@ async fn dead_letters(conn: &mut ConnectionManager) -> Vec<redis::streams::Strea
     entries.ids
 }
 
-#[tokio::test]
-async fn an_event_that_keeps_failing_is_dead_lettered_after_its_retries_and_the_rest_flow() {
-    let redis = RedisServer::start().await;
-    let mut conn = publish(&redis.url, 5).await;
+/// Runs a consumer whose handler fails order `failing.0`'s events with
+/// `failing.1`, until `dead` entries are dead-lettered and `applied` events
+/// applied; returns the errors the dead letters carry.
+async fn dead_letter_errors(
+    url: &str,
+    failing: (OrderId, HandlerError),
+    max_deliveries: usize,
+    (dead, applied): (usize, usize),
+) -> Vec<String> {
+    let conn = kukka_storage::redis_conn::connect(url, Duration::from_secs(2))
+        .await
+        .expect("connect");
     let handler = Arc::new(Counting {
-        failing: Some((
-            OrderId::new(0, 2),
-            HandlerError::Retry("cannot apply this one yet".into()),
-        )),
+        failing: Some(failing),
         ..Default::default()
     });
     let config = ConsumerConfig {
-        max_deliveries: 3,
+        max_deliveries,
         ..ConsumerConfig::default()
     };
-    let c = spawn(handler.clone(), &redis.url, "c", config).await;
-    let dead = eventually(Duration::from_secs(20), || {
+    let c = spawn(handler.clone(), url, "c", config).await;
+    let done = eventually(Duration::from_secs(20), || {
         let mut conn = conn.clone();
         let handler = handler.clone();
         async move {
             let n = dead_letters(&mut conn).await.len();
-            (n == 1 && total(&handler).0 == 4).then_some(())
+            (n == dead && total(&handler).0 == applied).then_some(())
         }
     })
     .await;
-    assert!(dead.is_some(), "applied {:?}", total(&handler));
-    let entries = dead_letters(&mut conn).await;
-    let error: String = entries[0].get("error").expect("error field");
-    assert!(error.contains("cannot apply"), "{error}");
+    assert!(done.is_some(), "applied {:?}", total(&handler));
     c.stop(None);
+    let mut conn = conn;
+    dead_letters(&mut conn)
+        .await
+        .iter()
+        .map(|e| e.get("error").expect("error field"))
+        .collect()
+}
+
+#[tokio::test]
+async fn an_event_that_keeps_failing_is_dead_lettered_after_its_retries_and_the_rest_flow() {
+    let redis = RedisServer::start().await;
+    publish(&redis.url, 5).await;
+    let failing = HandlerError::Retry("cannot apply this one yet".into());
+    let errors = dead_letter_errors(&redis.url, (OrderId::new(0, 2), failing), 3, (1, 4)).await;
+    assert!(errors[0].contains("cannot apply"), "{errors:?}");
 }
 
 #[tokio::test]
@@ -229,34 +246,9 @@ async fn poison_is_dead_lettered_at_once_without_retries() {
     bus::publish(&mut conn, bus::EVENTS_STREAM, &garbage)
         .await
         .expect("publish");
-    let handler = Arc::new(Counting {
-        failing: Some((
-            OrderId::new(0, 1),
-            HandlerError::Poison("order 0-1 is invalid".into()),
-        )),
-        ..Default::default()
-    });
     // Retries would take minutes: a poison event must not wait for them.
-    let config = ConsumerConfig {
-        max_deliveries: 1000,
-        ..ConsumerConfig::default()
-    };
-    let c = spawn(handler.clone(), &redis.url, "c", config).await;
-    let dead = eventually(Duration::from_secs(20), || {
-        let mut conn = conn.clone();
-        let handler = handler.clone();
-        async move {
-            let n = dead_letters(&mut conn).await.len();
-            (n == 3 && total(&handler).0 == 2).then_some(())
-        }
-    })
-    .await;
-    assert!(dead.is_some(), "applied {:?}", total(&handler));
-    let errors: Vec<String> = dead_letters(&mut conn)
-        .await
-        .iter()
-        .map(|e| e.get("error").expect("error field"))
-        .collect();
+    let poison = HandlerError::Poison("order 0-1 is invalid".into());
+    let errors = dead_letter_errors(&redis.url, (OrderId::new(0, 1), poison), 1000, (3, 2)).await;
     assert!(errors.iter().all(|e| e.starts_with("poison")), "{errors:?}");
     assert!(
         errors.iter().any(|e| e.contains("undecodable")),
@@ -274,5 +266,4 @@ async fn poison_is_dead_lettered_at_once_without_retries() {
         .await
         .expect("xpending");
     assert_eq!(pending.count(), 0, "everything acknowledged");
-    c.stop(None);
 }

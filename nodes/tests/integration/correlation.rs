@@ -32,8 +32,10 @@ async fn the_correlation_id_is_in_events_and_every_nodes_logs() {
     .await;
 
     let mut conn = sys.redis().await;
-    let entries: redis::streams::StreamRangeReply =
-        conn.xrange_all("kukka:events").await.expect("xrange");
+    let entries: redis::streams::StreamRangeReply = conn
+        .xrange_all(kukka_storage::bus::EVENTS_STREAM)
+        .await
+        .expect("xrange");
     let events: Vec<Value> = entries
         .ids
         .iter()
