@@ -18,13 +18,13 @@
 //! --appendfsync always`) for a like-for-like comparison; the bench scripts
 //! do.
 //!
-//! `--storage` picks how the rows are stored ([`Storage`]); the modes other
-//! than `plain` exist to find out where the cluster's time goes (see
-//! `benches/README.md`). Layout: [`persist`] (the three ways to store an
-//! order), [`batched`] (a prototype writer that commits many rows in one
-//! sled transaction), [`relay`] (outbox to stream).
+//! `--storage` picks how the rows are stored ([`Storage`]); `outbox` runs
+//! kukka's own storage layer, to tell its cost from the cluster's (see
+//! `benches/README.md`). Layout: [`persist`] (the ways to store an order),
+//! [`group_flush`] (the plain mode's shared flush), [`relay`] (outbox to
+//! stream).
 
-pub mod batched;
+pub mod group_flush;
 pub mod persist;
 pub mod relay;
 
@@ -69,15 +69,11 @@ pub struct BaselineArgs {
 pub enum Storage {
     /// Plain sled inserts, group-commit flushes, `XADD` before answering.
     Plain,
-    /// The cluster's storage layer (`AggregateRepo::insert`: one sled
-    /// transaction with the outbox per row, group commit) and a relay task
-    /// like the cluster's (publish, then remove with `apply_batch`).
+    /// The cluster's storage layer (`AggregateRepo::insert` through the
+    /// committer: rows of concurrent requests in one sled transaction with
+    /// their outbox entries, one flush for many) and a relay task like the
+    /// cluster's (publishes what is durable, removes key by key).
     Outbox,
-    /// A prototype of a cheaper storage layer with the same guarantees:
-    /// rows from concurrent requests are committed together in one sled
-    /// transaction (with their outbox entries) and one flush, and the relay
-    /// removes published entries one key at a time.
-    OutboxBatched,
 }
 
 /// Serves until `shutdown` completes, then flushes sled.

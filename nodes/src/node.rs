@@ -160,13 +160,22 @@ impl RunningNode {
         &self.children
     }
 
-    /// Waits until the supervisor gives up on a crash-looping child; the
+    /// Waits until the node cannot go on: the supervisor gave up on a
+    /// crash-looping child, or its store failed to flush (poisoned). The
     /// reason.
     pub async fn escalated(&mut self) -> String {
-        self.escalations
-            .recv()
-            .await
-            .unwrap_or_else(|| "the supervisor stopped".into())
+        let store_failed = async {
+            match &self.store {
+                Some(store) => store.committer().failed().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            reason = self.escalations.recv() => {
+                reason.unwrap_or_else(|| "the supervisor stopped".into())
+            }
+            reason = store_failed => reason,
+        }
     }
 
     /// Stops the node gracefully (see the module docs).
@@ -226,7 +235,7 @@ impl RunningNode {
 
 /// Kicks the relay until the outbox is empty or `within` passes.
 async fn drain_outbox(store: &SledStore, relay: &RelayHandle, within: Duration) {
-    let Ok(outbox) = store.tree(kukka_storage::outbox::OUTBOX_TREE) else {
+    let Ok((outbox, _)) = store.tree(kukka_storage::outbox::OUTBOX_TREE) else {
         return;
     };
     let deadline = tokio::time::Instant::now() + within;

@@ -4,31 +4,55 @@
 //! so iteration is creation order); an optional secondary key (`<name>.by`)
 //! maps a natural key (the order id of a payment, an idempotency key) to the
 //! sequence number. Every write stages its events in the outbox in the same
-//! transaction and is flushed (group commit) before it returns, so a caller
-//! that got `Ok` may acknowledge to its client.
+//! transaction and goes through the store's committer (group commit), so a
+//! caller that got `Ok` may acknowledge to its client.
+//!
+//! The `*_in` methods are the same changes as steps of a larger change (a
+//! payment and its reconciliation marker, say), to be run inside
+//! [`SledStore::commit`].
 
 use std::marker::PhantomData;
 
 use serde::{de::DeserializeOwned, Serialize};
-use sled::{
-    transaction::{ConflictableTransactionError, TransactionError},
-    Transactional,
-};
+use sled::transaction::ConflictableTransactionError;
 
 use crate::{
-    outbox::{self, StreamEvent, OUTBOX_TREE},
+    committer::{key_of, TreeId, Tx, TxResult},
+    outbox::{self, StreamEvent},
     sled_store::{decode, encode, SledStore},
     StorageError,
 };
 
 /// A repository of `T`s.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct AggregateRepo<T> {
     store: SledStore,
     records: sled::Tree,
     by_key: sled::Tree,
     outbox: sled::Tree,
+    ids: Ids,
     _t: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for AggregateRepo<T> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            records: self.records.clone(),
+            by_key: self.by_key.clone(),
+            outbox: self.outbox.clone(),
+            ids: self.ids,
+            _t: PhantomData,
+        }
+    }
+}
+
+/// The repository's trees inside a transaction.
+#[derive(Clone, Copy, Debug)]
+struct Ids {
+    records: TreeId,
+    by_key: TreeId,
+    outbox: TreeId,
 }
 
 /// What [`AggregateRepo::insert`] did.
@@ -36,7 +60,8 @@ pub struct AggregateRepo<T> {
 pub enum Inserted<T> {
     /// Stored, with its events, durably.
     New,
-    /// A record with that secondary key exists already; here it is.
+    /// A record with that sequence number or secondary key exists already;
+    /// here it is, under its sequence number.
     Existing(u64, T),
     /// The secondary key was fenced off with [`AggregateRepo::fence`]:
     /// nothing may be stored under it any more.
@@ -46,19 +71,26 @@ pub enum Inserted<T> {
 /// Sequence number a fenced secondary key points to.
 const FENCE: u64 = u64::MAX;
 
-enum Abort<E> {
-    Domain(E),
-    Storage(StorageError),
+fn abort<T>(e: StorageError) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(e))
 }
 
-impl<T: Serialize + DeserializeOwned> AggregateRepo<T> {
+impl<T: Serialize + DeserializeOwned + Send + 'static> AggregateRepo<T> {
     /// Opens the trees for aggregate `name`.
     pub fn open(store: &SledStore, name: &str) -> Result<Self, StorageError> {
+        let (records, records_id) = store.tree(name)?;
+        let (by_key, by_key_id) = store.tree(&format!("{name}.by"))?;
+        let (outbox, outbox_id) = store.tree(outbox::OUTBOX_TREE)?;
         Ok(Self {
             store: store.clone(),
-            records: store.tree(name)?,
-            by_key: store.tree(&format!("{name}.by"))?,
-            outbox: store.tree(OUTBOX_TREE)?,
+            records,
+            by_key,
+            outbox,
+            ids: Ids {
+                records: records_id,
+                by_key: by_key_id,
+                outbox: outbox_id,
+            },
             _t: PhantomData,
         })
     }
@@ -66,6 +98,11 @@ impl<T: Serialize + DeserializeOwned> AggregateRepo<T> {
     /// A fresh sequence number.
     pub fn next_seq(&self) -> Result<u64, StorageError> {
         self.store.next_id()
+    }
+
+    /// The store the repository lives in.
+    pub fn store(&self) -> &SledStore {
+        &self.store
     }
 
     /// The outbox tree this repository stages events in.
@@ -84,110 +121,138 @@ impl<T: Serialize + DeserializeOwned> AggregateRepo<T> {
         record: &T,
         events: &[StreamEvent],
     ) -> Result<Inserted<T>, StorageError> {
+        let repo = self.clone();
+        let key = key.map(str::to_string);
         let bytes = encode(record);
-        let result = (&self.records, &self.by_key, &self.outbox).transaction(|(r, b, o)| {
-            if let Some(rec) = r.get(seq.to_be_bytes())? {
-                return Ok(Some(Some((seq, rec))));
-            }
-            if let Some(k) = key {
-                if let Some(existing) = b.get(k.as_bytes())? {
-                    let seq = seq_of(&existing);
-                    if seq == FENCE {
-                        return Ok(Some(None));
-                    }
-                    let rec = r.get(existing)?.ok_or_else(|| {
-                        ConflictableTransactionError::Abort(StorageError::Corrupt {
-                            key: k.to_string(),
-                            reason: "secondary key without record".into(),
-                        })
-                    })?;
-                    return Ok(Some(Some((seq, rec))));
+        let events = events.to_vec();
+        self.store
+            .commit(move |tx| repo.insert_in(tx, seq, key.as_deref(), &bytes, &events))
+            .await
+    }
+
+    /// [`AggregateRepo::insert`] as a step of a larger change; `bytes` is
+    /// the encoded record.
+    pub fn insert_in(
+        &self,
+        tx: &Tx<'_>,
+        seq: u64,
+        key: Option<&str>,
+        bytes: &[u8],
+        events: &[StreamEvent],
+    ) -> TxResult<Inserted<T>> {
+        let (r, b, o) = (
+            tx.tree(self.ids.records),
+            tx.tree(self.ids.by_key),
+            tx.tree(self.ids.outbox),
+        );
+        if let Some(rec) = r.get(seq.to_be_bytes())? {
+            return self.existing(seq, &rec);
+        }
+        if let Some(k) = key {
+            if let Some(existing) = b.get(k.as_bytes())? {
+                let taken = key_of(&existing);
+                if taken == FENCE {
+                    return Ok(Inserted::Fenced);
                 }
-                b.insert(k.as_bytes(), &seq.to_be_bytes())?;
+                let Some(rec) = r.get(existing)? else {
+                    return abort(StorageError::Corrupt {
+                        key: k.to_string(),
+                        reason: "secondary key without record".into(),
+                    });
+                };
+                return self.existing(taken, &rec);
             }
-            r.insert(&seq.to_be_bytes(), bytes.as_slice())?;
-            for ev in events {
-                outbox::stage(o, o.generate_id()?, ev)?;
-            }
-            Ok(None)
-        });
-        match result.map_err(StorageError::from)? {
-            Some(None) => Ok(Inserted::Fenced),
-            Some(Some((seq, rec))) => {
-                Ok(Inserted::Existing(seq, decode(&seq.to_be_bytes(), &rec)?))
-            }
-            None => {
-                self.store.flush().await?;
-                Ok(Inserted::New)
-            }
+            b.insert(k.as_bytes(), &seq.to_be_bytes())?;
+        }
+        r.insert(&seq.to_be_bytes(), bytes)?;
+        for ev in events {
+            outbox::stage(o, ev)?;
+        }
+        Ok(Inserted::New)
+    }
+
+    fn existing(&self, seq: u64, bytes: &[u8]) -> TxResult<Inserted<T>> {
+        match decode(&seq.to_be_bytes(), bytes) {
+            Ok(rec) => Ok(Inserted::Existing(seq, rec)),
+            Err(e) => abort(e),
         }
     }
 
-    /// Reads, changes and writes one record atomically. `change` returns the
-    /// new record and its events; no events means "unchanged" and nothing is
-    /// written. A domain error from `change` aborts without writing.
-    pub async fn update<E>(
+    /// Reads, changes and writes one record atomically, durably. `change`
+    /// returns the new record and its events; no events means "unchanged"
+    /// and nothing is written. A domain error from `change` writes nothing.
+    pub async fn update<E, F>(
         &self,
         seq: u64,
-        change: impl Fn(T) -> Result<(T, Vec<StreamEvent>), E>,
-    ) -> Result<Result<Option<T>, E>, StorageError> {
+        change: F,
+    ) -> Result<Result<Option<T>, E>, StorageError>
+    where
+        E: Send + 'static,
+        F: Fn(T) -> Result<(T, Vec<StreamEvent>), E> + Send + 'static,
+    {
+        let repo = self.clone();
+        self.store
+            .commit(move |tx| repo.update_in(tx, seq, &change))
+            .await
+    }
+
+    /// [`AggregateRepo::update`] as a step of a larger change.
+    pub fn update_in<E>(
+        &self,
+        tx: &Tx<'_>,
+        seq: u64,
+        change: &impl Fn(T) -> Result<(T, Vec<StreamEvent>), E>,
+    ) -> TxResult<Result<Option<T>, E>> {
+        let (r, o) = (tx.tree(self.ids.records), tx.tree(self.ids.outbox));
         let key = seq.to_be_bytes();
-        let result = (&self.records, &self.outbox).transaction(|(r, o)| {
-            let Some(bytes) = r.get(key)? else {
-                return Ok(None);
-            };
-            let current: T = decode(&key, &bytes)
-                .map_err(|e| ConflictableTransactionError::Abort(Abort::Storage(e)))?;
-            let (next, events) = change(current)
-                .map_err(|e| ConflictableTransactionError::Abort(Abort::Domain(e)))?;
-            if !events.is_empty() {
-                r.insert(&key, encode(&next))?;
-                for ev in &events {
-                    outbox::stage(o, o.generate_id()?, ev).map_err(|e| match e {
-                        ConflictableTransactionError::Abort(s) => {
-                            ConflictableTransactionError::Abort(Abort::Storage(s))
-                        }
-                        ConflictableTransactionError::Conflict => {
-                            ConflictableTransactionError::Conflict
-                        }
-                        ConflictableTransactionError::Storage(s) => {
-                            ConflictableTransactionError::Storage(s)
-                        }
-                    })?;
-                }
+        let Some(bytes) = r.get(key)? else {
+            return Ok(Ok(None));
+        };
+        let current: T = match decode(&key, &bytes) {
+            Ok(t) => t,
+            Err(e) => return abort(e),
+        };
+        let (next, events) = match change(current) {
+            Ok(c) => c,
+            Err(e) => return Ok(Err(e)),
+        };
+        if !events.is_empty() {
+            r.insert(&key, encode(&next))?;
+            for ev in &events {
+                outbox::stage(o, ev)?;
             }
-            Ok(Some((next, !events.is_empty())))
-        });
-        match result {
-            Ok(None) => Ok(Ok(None)),
-            Ok(Some((next, wrote))) => {
-                if wrote {
-                    self.store.flush().await?;
-                }
-                Ok(Ok(Some(next)))
-            }
-            Err(TransactionError::Abort(Abort::Domain(e))) => Ok(Err(e)),
-            Err(TransactionError::Abort(Abort::Storage(e))) => Err(e),
-            Err(TransactionError::Storage(e)) => Err(e.into()),
         }
+        Ok(Ok(Some(next)))
     }
 
     /// Reserves secondary key `key` so that no record can ever be inserted
     /// under it, unless one already is. Returns the existing record's
     /// sequence number if there is one (then nothing changes), durably.
     pub async fn fence(&self, key: &str) -> Result<Option<u64>, StorageError> {
-        let previous = self.by_key.compare_and_swap(
-            key.as_bytes(),
-            None as Option<&[u8]>,
-            Some(&FENCE.to_be_bytes()[..]),
-        )?;
-        match previous {
-            Ok(()) => {
-                self.store.flush().await?;
+        let repo = self.clone();
+        let key = key.to_string();
+        self.store.commit(move |tx| repo.fence_in(tx, &key)).await
+    }
+
+    /// [`AggregateRepo::fence`] as a step of a larger change.
+    pub fn fence_in(&self, tx: &Tx<'_>, key: &str) -> TxResult<Option<u64>> {
+        let b = tx.tree(self.ids.by_key);
+        match b.get(key.as_bytes())? {
+            Some(existing) => Ok(Some(key_of(&existing)).filter(|s| *s != FENCE)),
+            None => {
+                b.insert(key.as_bytes(), &FENCE.to_be_bytes())?;
                 Ok(None)
             }
-            Err(cas) => Ok(cas.current.map(|v| seq_of(&v)).filter(|s| *s != FENCE)),
         }
+    }
+
+    /// The sequence number stored under a secondary key, inside a change.
+    pub fn seq_by_key_in(&self, tx: &Tx<'_>, key: &str) -> TxResult<Option<u64>> {
+        Ok(tx
+            .tree(self.ids.by_key)
+            .get(key.as_bytes())?
+            .map(|v| key_of(&v))
+            .filter(|s| *s != FENCE))
     }
 
     /// One record by sequence number.
@@ -201,7 +266,7 @@ impl<T: Serialize + DeserializeOwned> AggregateRepo<T> {
         Ok(self
             .by_key
             .get(key.as_bytes())?
-            .map(|v| seq_of(&v))
+            .map(|v| key_of(&v))
             .filter(|s| *s != FENCE))
     }
 
@@ -224,7 +289,7 @@ impl<T: Serialize + DeserializeOwned> AggregateRepo<T> {
                 more = true;
                 break;
             }
-            items.push((seq_of(&k), decode(&k, &v)?));
+            items.push((key_of(&k), decode(&k, &v)?));
         }
         Ok((items, more))
     }
@@ -238,13 +303,6 @@ impl<T: Serialize + DeserializeOwned> AggregateRepo<T> {
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
-}
-
-fn seq_of(bytes: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = bytes.len().min(8);
-    b[8 - n..].copy_from_slice(&bytes[..n]);
-    u64::from_be_bytes(b)
 }
 
 #[cfg(test)]
@@ -287,7 +345,13 @@ mod tests {
             "a taken sequence number is never overwritten"
         );
 
-        assert_eq!(outbox::pending(repo.outbox(), 10).expect("outbox").len(), 1);
+        let durable = || *store.durable_outbox().borrow();
+        assert_eq!(
+            outbox::pending(repo.outbox(), durable(), 10)
+                .expect("outbox")
+                .len(),
+            1
+        );
 
         let changed = repo
             .update(s1, |s| Ok::<_, ()>((format!("{s}!"), vec![ev("e3")])))
@@ -300,7 +364,12 @@ mod tests {
             .expect("update");
         assert_eq!(refused, Err("no"));
         assert_eq!(repo.get(s1).expect("get"), Some("a!".to_string()));
-        assert_eq!(outbox::pending(repo.outbox(), 10).expect("outbox").len(), 2);
+        assert_eq!(
+            outbox::pending(repo.outbox(), durable(), 10)
+                .expect("outbox")
+                .len(),
+            2
+        );
         assert_eq!(repo.seq_by_key("k1").expect("by key"), Some(s1));
 
         assert_eq!(

@@ -20,16 +20,11 @@ pub enum StorageError {
         /// What was wrong with it.
         reason: String,
     },
-    /// The group-commit flusher is gone (the node is shutting down).
-    #[error("the flusher has stopped")]
+    /// The committer is gone (the node is shutting down).
+    #[error("the committer has stopped")]
     FlusherStopped,
-}
-
-impl From<sled::transaction::TransactionError<StorageError>> for StorageError {
-    fn from(e: sled::transaction::TransactionError<StorageError>) -> Self {
-        match e {
-            sled::transaction::TransactionError::Abort(inner) => inner,
-            sled::transaction::TransactionError::Storage(s) => StorageError::Sled(s),
-        }
-    }
+    /// A flush failed earlier: the store takes no more changes in this
+    /// process (the node restarts from what the disk holds).
+    #[error("the store is poisoned: {0}")]
+    Poisoned(String),
 }

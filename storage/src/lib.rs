@@ -5,10 +5,11 @@
 //!
 //! Layout:
 //! - [`error`]: the crate's error type, [`StorageError`].
-//! - [`sled_store`]: a sled database on the node's own volume, opened with a
-//!   [`group_commit::Flusher`] so that many writers share one `fsync`.
-//! - [`group_commit`]: the group-commit flusher (sled's `flush_async`
-//!   deadlocks under concurrency, see `shared/notes/storage.md`).
+//! - [`sled_store`]: a sled database on the node's own volume, written
+//!   through its [`committer::Committer`].
+//! - [`committer`]: group commit: every writer waiting goes into one sled
+//!   transaction, one `fsync` serves many transactions, and the durable
+//!   outbox watermark says what the relay may publish.
 //! - [`aggregate_repo`]: a generic sled repository for one aggregate kind:
 //!   records by sequence number, an optional secondary key, and atomic
 //!   read-modify-write that stages events in the outbox.
@@ -24,8 +25,8 @@
 
 pub mod aggregate_repo;
 pub mod bus;
+pub mod committer;
 pub mod error;
-pub mod group_commit;
 pub mod outbox;
 pub mod page;
 pub mod redis_conn;

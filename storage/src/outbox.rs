@@ -2,15 +2,18 @@
 //!
 //! A node stages its events in the `outbox` tree *inside the same sled
 //! transaction* as the state change they describe, so either both are
-//! written or neither is. A relay (`kukka_actors::runtime::relay`) later reads the
-//! outbox in key order, appends the events to Redis and only then removes
-//! them. A crash between the append and the removal re-publishes on restart;
-//! consumers are idempotent, so applying an event twice changes nothing.
+//! written or neither is. A relay (`kukka_actors::runtime::relay`) later
+//! reads the outbox in key order, up to the committer's durable watermark
+//! (never an entry that is not on disk yet), appends the events to Redis
+//! and only then removes them. A crash between the append and the removal
+//! re-publishes on restart; consumers are idempotent, so applying an event
+//! twice changes nothing.
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use sled::transaction::TransactionalTree;
 
 use crate::{
+    committer::TxResult,
     sled_store::{decode, encode},
     StorageError,
 };
@@ -29,25 +32,23 @@ pub struct StreamEvent {
     pub data: String,
 }
 
-/// Stages `event` under `seq` inside a transaction on the outbox tree.
-/// `seq` must come from [`crate::sled_store::SledStore::next_id`] so that
-/// the outbox keeps commit order.
-pub fn stage(
-    outbox: &TransactionalTree,
-    seq: u64,
-    event: &StreamEvent,
-) -> Result<(), ConflictableTransactionError<StorageError>> {
+/// Stages `event` in the outbox tree, inside a transaction. Its key comes
+/// from the database's id generator, so keys increase in commit order.
+pub fn stage(outbox: &TransactionalTree, event: &StreamEvent) -> TxResult<()> {
+    let seq = outbox.generate_id()?;
     outbox.insert(&seq.to_be_bytes(), encode(event))?;
     Ok(())
 }
 
-/// Up to `limit` staged events, oldest first, with their outbox keys.
+/// Up to `limit` staged events with keys at or below `durable` (the
+/// committer's watermark), oldest first, with their outbox keys.
 pub fn pending(
     outbox: &sled::Tree,
+    durable: u64,
     limit: usize,
 ) -> Result<Vec<(sled::IVec, StreamEvent)>, StorageError> {
     let mut out = Vec::new();
-    for item in outbox.iter().take(limit) {
+    for item in outbox.range(..=durable.to_be_bytes()).take(limit) {
         let (key, value) = item?;
         let event = decode(&key, &value)?;
         out.push((key, event));
@@ -55,73 +56,68 @@ pub fn pending(
     Ok(out)
 }
 
-/// Removes published entries.
+/// Removes published entries, one by one: a batch would force a synced log
+/// write, and losing a removal in a crash only publishes the event again.
 pub fn remove(outbox: &sled::Tree, keys: &[sled::IVec]) -> Result<(), StorageError> {
-    let mut batch = sled::Batch::default();
     for key in keys {
-        batch.remove(key.clone());
+        outbox.remove(key)?;
     }
-    outbox.apply_batch(batch)?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
-    use sled::Transactional;
-
     use super::*;
+    use crate::sled_store::SledStore;
 
-    #[test]
-    fn staged_events_come_back_in_order_and_leave_when_removed() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let db = sled::open(dir.path()).expect("open");
-        let state = db.open_tree("state").expect("tree");
-        let outbox = db.open_tree(OUTBOX_TREE).expect("tree");
-        for i in 0..3u64 {
-            let ev = StreamEvent {
-                event_id: format!("e{i}"),
-                kind: "K".into(),
-                data: "{}".into(),
-            };
-            (&state, &outbox)
-                .transaction(|(s, o)| {
-                    s.insert(&i.to_be_bytes(), b"x".as_slice())?;
-                    stage(o, 10 + i, &ev)?;
-                    Ok(())
-                })
-                .map_err(StorageError::from)
-                .expect("txn");
+    fn ev(i: u32) -> StreamEvent {
+        StreamEvent {
+            event_id: format!("e{i}"),
+            kind: "K".into(),
+            data: "{}".into(),
         }
-        let got = pending(&outbox, 10).expect("pending");
+    }
+
+    #[tokio::test]
+    async fn staged_events_come_back_in_order_up_to_the_watermark_and_leave_when_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SledStore::open(dir.path()).expect("open");
+        let (outbox, id) = store.tree(OUTBOX_TREE).expect("tree");
+        for i in 0..3 {
+            store
+                .commit(move |tx| stage(tx.tree(id), &ev(i)))
+                .await
+                .expect("commit");
+        }
+        let durable = *store.durable_outbox().borrow();
+        let got = pending(&outbox, durable, 10).expect("pending");
         let ids: Vec<_> = got.iter().map(|(_, e)| e.event_id.as_str()).collect();
         assert_eq!(ids, ["e0", "e1", "e2"]);
+        let below = crate::committer::key_of(&got[1].0);
+        assert_eq!(pending(&outbox, below, 10).expect("pending").len(), 2);
         remove(&outbox, &[got[0].0.clone(), got[1].0.clone()]).expect("remove");
-        let left = pending(&outbox, 10).expect("pending");
+        let left = pending(&outbox, durable, 10).expect("pending");
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].1.event_id, "e2");
     }
 
-    #[test]
-    fn an_aborted_transaction_stages_nothing() {
+    #[tokio::test]
+    async fn a_change_that_aborts_stages_nothing() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = sled::open(dir.path()).expect("open");
-        let state = db.open_tree("state").expect("tree");
-        let outbox = db.open_tree(OUTBOX_TREE).expect("tree");
-        let ev = StreamEvent {
-            event_id: "e".into(),
-            kind: "K".into(),
-            data: "{}".into(),
-        };
-        let result: Result<(), _> = (&state, &outbox).transaction(|(s, o)| {
-            stage(o, 1, &ev)?;
-            s.insert(b"k".as_slice(), b"v".as_slice())?;
-            Err(ConflictableTransactionError::Abort(StorageError::Corrupt {
-                key: "k".into(),
-                reason: "the caller changed its mind".into(),
-            }))
-        });
+        let store = SledStore::open(dir.path()).expect("open");
+        let (outbox, id) = store.tree(OUTBOX_TREE).expect("tree");
+        let result: Result<(), _> = store
+            .commit(move |tx| {
+                stage(tx.tree(id), &ev(1))?;
+                Err(sled::transaction::ConflictableTransactionError::Abort(
+                    StorageError::Corrupt {
+                        key: "k".into(),
+                        reason: "the change gave up".into(),
+                    },
+                ))
+            })
+            .await;
         assert!(result.is_err());
-        assert!(pending(&outbox, 10).expect("pending").is_empty());
-        assert!(state.is_empty());
+        assert!(outbox.is_empty());
     }
 }

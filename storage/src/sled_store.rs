@@ -1,28 +1,53 @@
-//! A sled database on the node's volume, with its group-commit flusher.
+//! A sled database on the node's volume, written through its
+//! [`Committer`] (group commit).
 
-use std::path::Path;
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, Mutex, RwLock},
+};
 
 use serde::{de::DeserializeOwned, Serialize};
+use tokio::sync::watch;
 
-use crate::{group_commit::Flusher, StorageError};
+use crate::{
+    committer::{Committer, TreeId, Tx, TxResult},
+    outbox::OUTBOX_TREE,
+    StorageError,
+};
 
 /// The sled database of one order or payment node.
 #[derive(Clone, Debug)]
 pub struct SledStore {
     db: sled::Db,
-    flusher: Flusher,
+    trees: Arc<RwLock<Vec<sled::Tree>>>,
+    ids: Arc<Mutex<HashMap<String, TreeId>>>,
+    committer: Committer,
 }
 
 impl SledStore {
-    /// Opens (or creates) the database under `dir` and starts its flusher.
-    /// Must be called inside a tokio runtime.
+    /// Opens (or creates) the database under `dir` and starts its
+    /// committer. sled's background flush is off: every flush is the
+    /// committer's, so nothing becomes durable without it knowing.
     pub fn open(dir: &Path) -> Result<Self, StorageError> {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
+            .flush_every_ms(None)
             .open()?;
-        let flusher = Flusher::spawn(db.clone());
-        Ok(Self { db, flusher })
+        let outbox = db.open_tree(OUTBOX_TREE)?;
+        let trees = Arc::new(RwLock::new(vec![outbox.clone()]));
+        let ids = Arc::new(Mutex::new(HashMap::from([(
+            OUTBOX_TREE.to_string(),
+            TreeId(0),
+        )])));
+        let committer = Committer::start(db.clone(), trees.clone(), outbox)?;
+        Ok(Self {
+            db,
+            trees,
+            ids,
+            committer,
+        })
     }
 
     /// The raw sled handle.
@@ -30,9 +55,25 @@ impl SledStore {
         &self.db
     }
 
-    /// Opens a named tree.
-    pub fn tree(&self, name: &str) -> Result<sled::Tree, StorageError> {
-        Ok(self.db.open_tree(name)?)
+    /// Opens a named tree, which changes may then write to (through
+    /// [`SledStore::commit`] and the returned id).
+    pub fn tree(&self, name: &str) -> Result<(sled::Tree, TreeId), StorageError> {
+        let poisoned = || StorageError::Transaction("the tree registry is poisoned".into());
+        let mut ids = self.ids.lock().map_err(|_| poisoned())?;
+        let tree = self.db.open_tree(name)?;
+        if let Some(id) = ids.get(name) {
+            return Ok((tree, *id));
+        }
+        let mut trees = self.trees.write().map_err(|_| poisoned())?;
+        let id = TreeId(trees.len());
+        trees.push(tree.clone());
+        ids.insert(name.to_string(), id);
+        Ok((tree, id))
+    }
+
+    /// The outbox tree's id.
+    pub fn outbox_id(&self) -> TreeId {
+        TreeId(0)
     }
 
     /// A new id, unique and increasing across restarts of this database.
@@ -40,9 +81,24 @@ impl SledStore {
         Ok(self.db.generate_id()?)
     }
 
-    /// Waits until everything written so far is on disk (group commit).
-    pub async fn flush(&self) -> Result<(), StorageError> {
-        self.flusher.flush().await
+    /// Commits `change` with whatever else is waiting; resolves once it is
+    /// on disk (see [`crate::committer`]).
+    pub async fn commit<R, F>(&self, change: F) -> Result<R, StorageError>
+    where
+        R: Send + 'static,
+        F: Fn(&Tx<'_>) -> TxResult<R> + Send + 'static,
+    {
+        self.committer.commit(change).await
+    }
+
+    /// The highest outbox key known to be on disk.
+    pub fn durable_outbox(&self) -> watch::Receiver<u64> {
+        self.committer.durable_outbox()
+    }
+
+    /// The committer (for its failure signal and test faults).
+    pub fn committer(&self) -> &Committer {
+        &self.committer
     }
 
     /// Flushes synchronously; for shutdown paths.

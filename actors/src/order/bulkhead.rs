@@ -73,11 +73,31 @@ pub struct BulkheadStatus {
     pub last_transition_at: Option<String>,
 }
 
+/// Why a charge through the bulkhead did not confirm.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChargeError {
+    /// Payment was never called (bulkhead full, circuit open, no payment
+    /// node): no charge can exist, there is nothing to compensate.
+    Refused(ServiceError),
+    /// Payment was called and did not confirm in time, or said no: a charge
+    /// may still land and must be voided.
+    Failed(ServiceError),
+}
+
+impl ChargeError {
+    /// The error to answer with.
+    pub fn into_error(self) -> ServiceError {
+        match self {
+            Self::Refused(e) | Self::Failed(e) => e,
+        }
+    }
+}
+
 /// Messages of the bulkhead.
 #[derive(RactorMessage)]
 pub enum BulkheadMsg {
     /// Charge for an order.
-    Charge(ChargeRequest, RpcReplyPort<Reply<Payment>>),
+    Charge(ChargeRequest, RpcReplyPort<Result<Payment, ChargeError>>),
     /// A call ended (sent by the call's task or its guard).
     Finished(Permit, CallEnd),
     /// Current state.
@@ -163,7 +183,7 @@ impl BulkheadState {
         &mut self,
         reason: &'static str,
         retry_after: Duration,
-        reply: RpcReplyPort<Reply<Payment>>,
+        reply: RpcReplyPort<Result<Payment, ChargeError>>,
     ) {
         self.rejected += 1;
         metrics::inc("kukka_payment_calls_rejected_total", &[("reason", reason)]);
@@ -172,10 +192,10 @@ impl BulkheadState {
             "circuit_open" => "payment is failing; calls are paused",
             _ => "too many payments in flight",
         };
-        let _ = reply.send(Err(ServiceError::PaymentUnavailable {
+        let _ = reply.send(Err(ChargeError::Refused(ServiceError::PaymentUnavailable {
             message: message.into(),
             retry_after_secs: secs,
-        }));
+        })));
     }
 }
 
@@ -234,7 +254,10 @@ impl Actor for Bulkhead {
                     let started = Instant::now();
                     let result = call_payment(&ns, req, timeout).await;
                     let end = match &result {
-                        Err(ServiceError::PaymentUnavailable { .. }) => CallEnd::Failed,
+                        Err(ChargeError::Refused(_))
+                        | Err(ChargeError::Failed(ServiceError::PaymentUnavailable { .. })) => {
+                            CallEnd::Failed
+                        }
                         _ => CallEnd::Answered(started.elapsed()),
                     };
                     reporter.report(end);
@@ -276,23 +299,26 @@ impl Actor for Bulkhead {
     }
 }
 
-async fn call_payment(ns: &Namespace, req: ChargeRequest, timeout: Duration) -> Reply<Payment> {
+async fn call_payment(
+    ns: &Namespace,
+    req: ChargeRequest,
+    timeout: Duration,
+) -> Result<Payment, ChargeError> {
     let Some(payment) = ns.pick::<PaymentMsg>(PAYMENT_SHARDS) else {
-        return Err(ServiceError::payment_unavailable(
+        return Err(ChargeError::Refused(ServiceError::payment_unavailable(
             "no payment node is joined",
-        ));
+        )));
     };
-    match rpc(
+    let answer: Reply<Payment> = rpc(
         &payment,
         |port| PaymentMsg::Charge(Wire::new(req), port),
         timeout,
     )
-    .await
-    {
-        Err(ServiceError::Unavailable { message, .. }) => Err(ServiceError::PaymentUnavailable {
-            message,
-            retry_after_secs: 1,
-        }),
-        other => other,
-    }
+    .await;
+    answer.map_err(|e| {
+        ChargeError::Failed(match e {
+            ServiceError::Unavailable { message, .. } => ServiceError::payment_unavailable(message),
+            other => other,
+        })
+    })
 }

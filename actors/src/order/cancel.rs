@@ -65,11 +65,12 @@ impl Orders {
         let not_found = || ServiceError::not_found(format!("order {}", q.order_id));
         let seq = self.seq_of(q.order_id).ok_or_else(not_found)?;
         let now = clock::now();
+        let (correlation_id, order_id) = (q.correlation_id.clone(), q.order_id);
         let outcome = self
             .repo
-            .update(seq, |mut order| {
+            .update(seq, move |mut order| {
                 let events = if order.cancel(&now)? {
-                    let e = Envelope::new(&q.correlation_id, q.order_id, EventBody::OrderCancelled);
+                    let e = Envelope::new(&correlation_id, order_id, EventBody::OrderCancelled);
                     vec![e.to_stream_event()]
                 } else {
                     Vec::new()
@@ -79,7 +80,6 @@ impl Orders {
             .await?;
         match outcome {
             Ok(Some(order)) => {
-                self.relay.kick();
                 tracing::info!("order cancelled");
                 Ok(order)
             }

@@ -5,14 +5,16 @@
 //! An order is written only after payment answered: `Ordered` with
 //! `OrderPlaced` in the outbox when the charge went through, `Rejected`
 //! with `OrderRejected` when it failed or timed out (a charge that still
-//! lands is then voided by payment). An `Idempotency-Key` maps to the order
+//! lands is then voided by payment). A call the bulkhead refused without
+//! calling payment (full, circuit open) writes nothing: there is no charge
+//! to compensate, and a shed request costs no disk write. An `Idempotency-Key` maps to the order
 //! it placed, so a retry returns that order instead of paying again.
 
 use kukka_storage::aggregate_repo::Inserted;
 use ractor::rpc::CallResult;
 
 use super::{
-    bulkhead::BulkheadMsg,
+    bulkhead::{BulkheadMsg, ChargeError},
     messages::{ByOrder, PlaceOrder},
     model::{Order, OrderLine, OrderStatus},
     shard::Orders,
@@ -57,7 +59,11 @@ impl Orders {
         };
         let payment = match self.charge(charge).await {
             Ok(payment) => payment,
-            Err(e) => {
+            Err(ChargeError::Refused(e)) => {
+                metrics::inc("kukka_orders_total", &[("status", "Refused")]);
+                return Err(e);
+            }
+            Err(ChargeError::Failed(e)) => {
                 tracing::warn!(error = %e, "payment failed; order rejected");
                 self.reject(seq, &req, e.to_string(), &now).await?;
                 return Err(e);
@@ -75,7 +81,6 @@ impl Orders {
             .await?
         {
             Inserted::New => {
-                self.relay.kick();
                 metrics::inc("kukka_orders_total", &[("status", "Ordered")]);
                 tracing::info!("order placed");
                 Ok(order)
@@ -109,17 +114,16 @@ impl Orders {
         self.repo
             .insert(seq, None, &order, &[event.to_stream_event()])
             .await?;
-        self.relay.kick();
         metrics::inc("kukka_orders_total", &[("status", "Rejected")]);
         Ok(())
     }
 
     /// Charges through this node's bulkhead.
-    async fn charge(&self, req: ChargeRequest) -> Reply<Payment> {
+    async fn charge(&self, req: ChargeRequest) -> Result<Payment, ChargeError> {
         let Some(bulkhead) = self.bulkhead() else {
-            return Err(ServiceError::payment_unavailable(
+            return Err(ChargeError::Refused(ServiceError::payment_unavailable(
                 "the bulkhead is restarting",
-            ));
+            )));
         };
         match bulkhead
             .call(
@@ -129,9 +133,10 @@ impl Orders {
             .await
         {
             Ok(CallResult::Success(r)) => r,
-            _ => Err(ServiceError::payment_unavailable(
+            // It may have called payment: treat as a failed call.
+            _ => Err(ChargeError::Failed(ServiceError::payment_unavailable(
                 "the bulkhead did not answer",
-            )),
+            ))),
         }
     }
 
@@ -160,7 +165,6 @@ impl Orders {
         {
             Inserted::Existing(_, order) => Ok(order.status),
             Inserted::New | Inserted::Fenced => {
-                self.relay.kick();
                 tracing::warn!("uncommitted order fenced off for payment reconciliation");
                 Ok(OrderStatus::Rejected)
             }

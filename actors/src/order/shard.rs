@@ -24,7 +24,6 @@ use crate::runtime::{
     faults::{Fault, Faults},
     groups::{order_shard, Namespace, DELIVERY_DESKS, ORDER_SHARDS, PAYMENT_SHARDS},
     paging::{ListQuery, ShardPage},
-    relay::RelayHandle,
 };
 
 /// Short name of the order shard actor on its node.
@@ -39,8 +38,6 @@ pub struct Orders {
     pub shard: u32,
     /// Where this node's actors and its peers are found.
     pub ns: Namespace,
-    /// This node's outbox relay, kicked after every commit.
-    pub relay: RelayHandle,
     /// This node's test faults.
     pub faults: Arc<Faults>,
     /// Deadline of a call to the bulkhead (its own payment deadline plus a

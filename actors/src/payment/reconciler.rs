@@ -39,6 +39,7 @@ impl Payments {
         let now_ms = now_millis();
         let due: Vec<(OrderId, Unsettled)> = self
             .unsettled
+            .0
             .iter()
             .filter_map(Result::ok)
             .filter_map(|(k, v)| {

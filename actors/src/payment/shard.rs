@@ -13,6 +13,8 @@ use std::{sync::Arc, time::Duration};
 
 use kukka_storage::{
     aggregate_repo::{AggregateRepo, Inserted},
+    committer::TreeId,
+    sled_store::encode,
     StorageError,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
@@ -32,7 +34,6 @@ use crate::{
         groups::{payment_shard, Namespace, PAYMENT_SHARDS},
         metrics,
         paging::{ListQuery, ShardPage},
-        relay::RelayHandle,
     },
 };
 
@@ -48,13 +49,11 @@ pub struct Payments {
     pub shard: u32,
     /// Where this node's actors and its peers are found.
     pub ns: Namespace,
-    /// This node's outbox relay, kicked after every commit.
-    pub relay: RelayHandle,
     /// Fault injection: every charge waits a random time in this range.
     pub inject_latency: Option<(Duration, Duration)>,
     /// Charges whose order has not been seen established yet (order id →
-    /// [`Unsettled`]), for reconciliation.
-    pub unsettled: sled::Tree,
+    /// [`Unsettled`]), for reconciliation, and the tree's id in changes.
+    pub unsettled: (sled::Tree, TreeId),
 }
 
 /// A charge whose order has not been seen established yet.
@@ -88,19 +87,13 @@ impl Payments {
             };
             tokio::time::sleep(wait).await;
         }
-        // The marker goes first (same group commit as the charge), so no
-        // charge ever exists without one.
-        let marker = Unsettled {
+        // The marker is written in the same transaction as the charge, so
+        // no charge ever exists without one.
+        let marker = encode(&Unsettled {
             charged_at_ms: now_millis(),
             correlation_id: req.correlation_id.clone(),
-        };
+        });
         let order_key = req.order_id.to_string();
-        self.unsettled
-            .insert(
-                order_key.as_bytes(),
-                serde_json::to_vec(&marker).expect("a marker encodes to JSON"),
-            )
-            .map_err(StorageError::from)?;
         let seq = self.repo.next_seq()?;
         let id = format!("pay-{}-{seq}", self.shard);
         let now = clock::now();
@@ -113,26 +106,29 @@ impl Payments {
                 amount: req.amount,
             },
         );
-        match self
+        let (repo, unsettled) = (self.repo.clone(), self.unsettled.1);
+        let (bytes, events) = (encode(&payment), [event.to_stream_event()]);
+        let inserted = self
             .repo
-            .insert(seq, Some(&order_key), &payment, &[event.to_stream_event()])
-            .await?
-        {
+            .store()
+            .commit(move |tx| {
+                let done = repo.insert_in(tx, seq, Some(&order_key), &bytes, &events)?;
+                if done == Inserted::New {
+                    tx.tree(unsettled).insert(order_key.as_bytes(), marker.as_slice())?;
+                }
+                Ok(done)
+            })
+            .await?;
+        match inserted {
             Inserted::New => {
-                self.relay.kick();
                 metrics::inc("kukka_payments_total", &[("status", "PaymentConfirmed")]);
                 tracing::info!(amount = req.amount, "payment confirmed");
                 Ok(payment)
             }
             Inserted::Existing(_, existing) => Ok(existing),
-            Inserted::Fenced => {
-                self.unsettled
-                    .remove(order_key.as_bytes())
-                    .map_err(StorageError::from)?;
-                Err(ServiceError::Conflict {
-                    message: format!("order {} was already rejected", req.order_id),
-                })
-            }
+            Inserted::Fenced => Err(ServiceError::Conflict {
+                message: format!("order {} was already rejected", req.order_id),
+            }),
         }
     }
 
@@ -159,44 +155,52 @@ impl Payments {
         correlation_id: &str,
         order_id: OrderId,
     ) -> Result<(), StorageError> {
-        let order_key = order_id.to_string();
-        let seq = match self.repo.seq_by_key(&order_key)? {
-            Some(seq) => seq,
-            None => match self.repo.fence(&order_key).await? {
-                None => {
-                    tracing::info!("no charge yet; order fenced against late charges");
-                    self.unsettled.remove(order_key.as_bytes())?;
-                    return Ok(());
-                }
-                Some(seq) => seq,
-            },
-        };
+        let (repo, unsettled) = (self.repo.clone(), self.unsettled.1);
+        let correlation_id = correlation_id.to_string();
         let now = clock::now();
-        let outcome = self
+        let cancelled = self
             .repo
-            .update(seq, |mut p| {
-                let events = if p.cancel(&now) {
-                    let body = EventBody::PaymentCancelled {
-                        payment_id: p.id.clone(),
-                    };
-                    vec![Envelope::new(correlation_id, order_id, body).to_stream_event()]
-                } else {
-                    Vec::new()
+            .store()
+            .commit(move |tx| {
+                let order_key = order_id.to_string();
+                tx.tree(unsettled).remove(order_key.as_bytes())?;
+                let seq = match repo.seq_by_key_in(tx, &order_key)? {
+                    Some(seq) => seq,
+                    None => match repo.fence_in(tx, &order_key)? {
+                        // No charge yet: the fence refuses a late one.
+                        None => return Ok(None),
+                        Some(seq) => seq,
+                    },
                 };
-                Ok::<_, std::convert::Infallible>((p, events))
+                let refund = |mut p: Payment| {
+                    let events = if p.cancel(&now) {
+                        let body = EventBody::PaymentCancelled {
+                            payment_id: p.id.clone(),
+                        };
+                        vec![Envelope::new(&correlation_id, order_id, body).to_stream_event()]
+                    } else {
+                        Vec::new()
+                    };
+                    Ok::<_, std::convert::Infallible>((p, events))
+                };
+                Ok(match repo.update_in(tx, seq, &refund)? {
+                    Ok(Some(p)) => Some(p.id),
+                    _ => None,
+                })
             })
             .await?;
-        self.unsettled.remove(order_key.as_bytes())?;
-        if let Ok(Some(p)) = outcome {
-            self.relay.kick();
-            tracing::info!(payment_id = %p.id, "payment cancelled");
+        match cancelled {
+            Some(payment_id) => tracing::info!(%payment_id, "payment cancelled"),
+            None => tracing::info!("no charge yet; order fenced against late charges"),
         }
         Ok(())
     }
 
-    /// The order was established: its charge needs no reconciliation.
+    /// The order was established: its charge needs no reconciliation. (Not
+    /// waited for on disk: a marker that comes back after a crash only makes
+    /// the reconciler ask the order shard once more.)
     pub fn settle(&self, order_id: OrderId) -> Result<(), StorageError> {
-        self.unsettled.remove(order_id.to_string().as_bytes())?;
+        self.unsettled.0.remove(order_id.to_string().as_bytes())?;
         Ok(())
     }
 }
@@ -271,7 +275,6 @@ mod tests {
         Payments {
             repo: AggregateRepo::open(&store, "payments").expect("repo"),
             shard: 0,
-            relay: RelayHandle::of(&ns),
             ns,
             inject_latency: None,
             unsettled: store.tree("payments.unsettled").expect("tree"),
@@ -298,7 +301,7 @@ mod tests {
         let again = p.charge(charge(1)).await.expect("charge");
         assert_eq!(first, again, "one payment per order");
         assert_eq!(p.repo.len(), 1);
-        assert!(p.unsettled.contains_key("0-1").expect("tree"));
+        assert!(p.unsettled.0.contains_key("0-1").expect("tree"));
 
         // Unreachable order shard: a confirmed charge stays under watch.
         assert_eq!(
@@ -306,16 +309,16 @@ mod tests {
                 .await,
             0
         );
-        assert!(p.unsettled.contains_key("0-1").expect("tree"));
+        assert!(p.unsettled.0.contains_key("0-1").expect("tree"));
 
         // The order was established: settled.
         p.settle(order(1)).expect("settle");
-        assert!(!p.unsettled.contains_key("0-1").expect("tree"));
+        assert!(!p.unsettled.0.contains_key("0-1").expect("tree"));
 
         // A rejected order voids its charge and clears the marker.
         p.charge(charge(2)).await.expect("charge");
         p.cancel_for_order("c", order(2)).await.expect("void");
-        assert!(!p.unsettled.contains_key("0-2").expect("tree"));
+        assert!(!p.unsettled.0.contains_key("0-2").expect("tree"));
         let voided = p
             .get(&ByOrder {
                 correlation_id: "c".into(),
@@ -336,9 +339,10 @@ mod tests {
             "{late:?}"
         );
         assert!(p.repo.is_empty(), "no charge was stored");
-        assert!(!p.unsettled.contains_key("0-3").expect("tree"));
+        assert!(!p.unsettled.0.contains_key("0-3").expect("tree"));
         // Markers without a confirmed charge are simply dropped.
         p.unsettled
+            .0
             .insert(
                 "0-4",
                 b"{\"chargedAtMs\":0,\"correlationId\":\"c\"}".as_slice(),
@@ -346,6 +350,6 @@ mod tests {
             .expect("insert");
         p.reconcile_once(Duration::ZERO, Duration::from_millis(10))
             .await;
-        assert!(!p.unsettled.contains_key("0-4").expect("tree"));
+        assert!(!p.unsettled.0.contains_key("0-4").expect("tree"));
     }
 }

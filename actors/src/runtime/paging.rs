@@ -32,7 +32,7 @@ pub struct ShardPage<T> {
     pub has_more: bool,
 }
 
-impl<T: Serialize + DeserializeOwned> ShardPage<T> {
+impl<T: Serialize + DeserializeOwned + Send + 'static> ShardPage<T> {
     /// One page of shard `shard`'s records for `q`.
     pub fn read(repo: &AggregateRepo<T>, shard: u32, q: &ListQuery) -> Reply<Self> {
         let after = q.after.get(&shard).copied();

@@ -2,10 +2,13 @@
 //!
 //! It drains the outbox oldest-first in batches, appends each batch with one
 //! pipeline, and deletes the entries only after Redis acknowledged them. It
-//! runs when kicked after a commit and on a timer, so events staged while
-//! Redis was down (or before a crash) are published once Redis answers.
-//! A crash between append and delete publishes an event twice; consumers
-//! are idempotent.
+//! only ever reads entries at or below the committer's durable watermark
+//! (`kukka_storage::committer`): an event reaches Redis only once the state
+//! change it describes is on disk, so a crash can never leave an event in
+//! the stream for a change that was lost. It runs when the watermark moves
+//! and on a timer, so events staged while Redis was down (or before a
+//! crash) are published once Redis answers. A crash between append and
+//! delete publishes an event twice; consumers are idempotent.
 
 use std::time::Duration;
 
@@ -13,6 +16,7 @@ use kukka_storage::{bus, outbox, redis_conn};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster::RactorMessage;
 use redis::aio::ConnectionManager;
+use tokio::sync::watch;
 
 use super::groups::Namespace;
 
@@ -23,7 +27,7 @@ const BATCH: usize = 512;
 /// Messages of the relay.
 #[derive(RactorMessage)]
 pub enum RelayMsg {
-    /// Something was committed: drain soon.
+    /// The durable watermark moved (or shutdown asks): drain soon.
     Kick,
     /// Drain now (sent to itself shortly after the first kick).
     Drain,
@@ -48,7 +52,8 @@ impl RelayHandle {
     }
 
     /// Asks the relay to drain soon (no-op while it is restarting: its
-    /// timer catches up).
+    /// timer catches up). Commits need not call it: the relay follows the
+    /// durable watermark.
     pub fn kick(&self) {
         if let Some(relay) = self.ns.local::<RelayMsg>(RELAY) {
             let _ = relay.cast(RelayMsg::Kick);
@@ -65,6 +70,8 @@ pub struct OutboxRelay;
 pub struct RelayArgs {
     /// The node's outbox tree.
     pub outbox: sled::Tree,
+    /// The highest outbox key known to be on disk.
+    pub durable: watch::Receiver<u64>,
     /// The Redis holding the stream.
     pub redis_url: String,
 }
@@ -89,6 +96,14 @@ impl Actor for OutboxRelay {
     ) -> Result<Self::State, ActorProcessingErr> {
         myself.send_interval(Duration::from_millis(500), || RelayMsg::Tick);
         let _ = myself.cast(RelayMsg::Tick);
+        let (me, mut durable) = (myself.clone(), args.durable.clone());
+        tokio::spawn(async move {
+            while durable.changed().await.is_ok() {
+                if me.cast(RelayMsg::Kick).is_err() {
+                    return;
+                }
+            }
+        });
         Ok(RelayState {
             args,
             conn: None,
@@ -132,7 +147,8 @@ async fn drain(state: &mut RelayState) {
         return;
     };
     loop {
-        let batch = match outbox::pending(&state.args.outbox, BATCH) {
+        let durable = *state.args.durable.borrow();
+        let batch = match outbox::pending(&state.args.outbox, durable, BATCH) {
             Ok(b) => b,
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the outbox");

@@ -1,8 +1,6 @@
-//! The three ways the baseline stores an order (see [`super::Storage`]).
+//! The ways the baseline stores an order (see [`super::Storage`]).
 //! Each makes the payment row durable, then the order row, and gets both
 //! events to the stream.
-
-use std::sync::Arc;
 
 use kukka_actors::{
     events::{Envelope, EventBody},
@@ -17,16 +15,9 @@ use kukka_storage::{
     StorageError,
 };
 use redis::aio::ConnectionManager;
-use tokio::{
-    sync::{watch, Notify},
-    task::JoinHandle,
-};
+use tokio::{sync::watch, task::JoinHandle};
 
-use super::{
-    batched::{self, Row},
-    relay::{self, Removal},
-    Storage,
-};
+use super::{group_flush::Flusher, relay, Storage};
 use crate::BenchError;
 
 /// Where and how orders are stored.
@@ -34,8 +25,10 @@ use crate::BenchError;
 pub enum Backend {
     /// Plain inserts into two trees, group commit, `XADD` inline.
     Plain {
-        /// The database (for ids and flushes).
+        /// The database (for ids).
         store: SledStore,
+        /// Shares flushes between concurrent requests.
+        flusher: Flusher,
         /// Payment rows by order id.
         payments: sled::Tree,
         /// Order rows by sequence number.
@@ -49,15 +42,6 @@ pub enum Backend {
         payments: AggregateRepo<Payment>,
         /// Orders, as on an order node.
         orders: AggregateRepo<Order>,
-        /// Wakes the relay.
-        kick: Arc<Notify>,
-    },
-    /// The batching prototype; a relay publishes the outbox.
-    Batched {
-        /// The writer task.
-        writer: batched::Writer,
-        /// Wakes the relay.
-        kick: Arc<Notify>,
     },
 }
 
@@ -69,13 +53,13 @@ impl Backend {
         redis: &ConnectionManager,
         stop: watch::Receiver<bool>,
     ) -> Result<(Self, Option<JoinHandle<()>>), BenchError> {
-        let kick = Arc::new(Notify::new());
         Ok(match storage {
             Storage::Plain => (
                 Self::Plain {
                     store: store.clone(),
-                    payments: store.tree("plain.payments")?,
-                    orders: store.tree("plain.orders")?,
+                    flusher: Flusher::spawn(store.db().clone()),
+                    payments: store.tree("plain.payments")?.0,
+                    orders: store.tree("plain.orders")?.0,
                     redis: redis.clone(),
                 },
                 None,
@@ -84,28 +68,15 @@ impl Backend {
                 let orders = AggregateRepo::open(store, "repo.orders")?;
                 let task = tokio::spawn(relay::run(
                     orders.outbox().clone(),
+                    store.durable_outbox(),
                     redis.clone(),
-                    kick.clone(),
                     stop,
-                    Removal::Batch,
                 ));
                 let backend = Self::Outbox {
                     payments: AggregateRepo::open(store, "repo.payments")?,
                     orders,
-                    kick,
                 };
                 (backend, Some(task))
-            }
-            Storage::OutboxBatched => {
-                let writer = batched::Writer::spawn(store)?;
-                let task = tokio::spawn(relay::run(
-                    writer.outbox().clone(),
-                    redis.clone(),
-                    kick.clone(),
-                    stop,
-                    Removal::EachKey,
-                ));
-                (Self::Batched { writer, kick }, Some(task))
             }
         })
     }
@@ -115,6 +86,7 @@ impl Backend {
         match self {
             Self::Plain {
                 store,
+                flusher,
                 payments,
                 orders,
                 redis,
@@ -123,11 +95,11 @@ impl Backend {
                 payments
                     .insert(p.order.id.to_string().as_bytes(), encode(&p.payment))
                     .map_err(StorageError::from)?;
-                store.flush().await?;
+                flusher.flush().await?;
                 orders
                     .insert(p.seq.to_be_bytes(), encode(&p.order))
                     .map_err(StorageError::from)?;
-                store.flush().await?;
+                flusher.flush().await?;
                 let mut conn = redis.clone();
                 match bus::publish(&mut conn, bus::EVENTS_STREAM, &p.events).await {
                     Ok(()) => Ok(p.order),
@@ -135,11 +107,7 @@ impl Backend {
                     Err(e) => Err(e.into()),
                 }
             }
-            Self::Outbox {
-                payments,
-                orders,
-                kick,
-            } => {
+            Self::Outbox { payments, orders } => {
                 let p = Placed::new(payments.next_seq()?, new);
                 let [paid, placed] = p.events;
                 let first = payments
@@ -148,34 +116,7 @@ impl Backend {
                 if !matches!(first, Inserted::New) {
                     return Err(already_paid(&p.order.id));
                 }
-                kick.notify_one();
                 orders.insert(p.seq, None, &p.order, &[placed]).await?;
-                kick.notify_one();
-                Ok(p.order)
-            }
-            Self::Batched { writer, kick } => {
-                let p = Placed::new(writer.next_seq()?, new);
-                let [paid, placed] = p.events;
-                let payment = Row {
-                    kind: batched::Kind::Payment,
-                    seq: p.seq,
-                    key: Some(p.order.id.to_string()),
-                    value: encode(&p.payment),
-                    event: paid,
-                };
-                if !writer.write(payment).await? {
-                    return Err(already_paid(&p.order.id));
-                }
-                kick.notify_one();
-                let order = Row {
-                    kind: batched::Kind::Order,
-                    seq: p.seq,
-                    key: None,
-                    value: encode(&p.order),
-                    event: placed,
-                };
-                writer.write(order).await?;
-                kick.notify_one();
                 Ok(p.order)
             }
         }

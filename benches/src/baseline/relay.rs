@@ -1,43 +1,33 @@
-//! The baseline's outbox relay: publishes staged events oldest first and
-//! removes them once Redis has them, like the cluster's relay actor (woken
-//! after each commit and every 500 ms).
+//! The baseline's outbox relay: publishes durable staged events oldest
+//! first and removes them once Redis has them, like the cluster's relay
+//! actor (woken when the durable watermark moves and every 500 ms).
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use kukka_storage::{bus, outbox};
 use redis::aio::ConnectionManager;
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 /// Events per `XADD` pipeline.
 const BATCH: usize = 512;
 
-/// How published entries leave the outbox.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Removal {
-    /// One atomic `apply_batch`, as the cluster's relay does.
-    Batch,
-    /// One `remove` per key (no atomicity is needed: a crash in between
-    /// only republishes, and consumers deduplicate).
-    EachKey,
-}
-
 /// Runs until `stop` turns true.
 pub async fn run(
     tree: sled::Tree,
+    mut durable: watch::Receiver<u64>,
     mut redis: ConnectionManager,
-    kick: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
-    removal: Removal,
 ) {
     while !*stop.borrow() {
         tokio::select! {
-            _ = kick.notified() => {}
+            _ = durable.changed() => {}
             _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             _ = stop.changed() => {}
         }
         // Bounded: at most this many batches per wake-up.
         for _ in 0..1024 {
-            let batch = match outbox::pending(&tree, BATCH) {
+            let up_to = *durable.borrow();
+            let batch = match outbox::pending(&tree, up_to, BATCH) {
                 Ok(b) if !b.is_empty() => b,
                 _ => break,
             };
@@ -49,11 +39,7 @@ pub async fn run(
                 break;
             }
             let keys: Vec<_> = batch.into_iter().map(|(k, _)| k).collect();
-            let removed = match removal {
-                Removal::Batch => outbox::remove(&tree, &keys).is_ok(),
-                Removal::EachKey => keys.iter().all(|k| tree.remove(k).is_ok()),
-            };
-            if !removed {
+            if outbox::remove(&tree, &keys).is_err() {
                 break;
             }
         }

@@ -10,7 +10,7 @@ use kukka_actors::{
         shard::{OrderShard, OrderShardArgs, Orders, ORDER_SHARD},
     },
     runtime::{
-        relay::{OutboxRelay, RelayArgs, RelayHandle, RELAY},
+        relay::{OutboxRelay, RelayArgs, RELAY},
         supervisor::child,
     },
 };
@@ -28,12 +28,12 @@ pub fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
         repo: repo.clone(),
         shard: args.shard,
         ns: node.ns.clone(),
-        relay: RelayHandle::of(&node.ns),
         faults: node.faults.clone(),
         call_timeout: payment_timeout + Duration::from_secs(1),
     });
     let relay = RelayArgs {
         outbox: repo.outbox().clone(),
+        durable: store.durable_outbox(),
         redis_url: args.redis_url.clone(),
     };
     let bulkhead = BulkheadArgs {

@@ -11,7 +11,7 @@ use kukka_actors::{
         shard::{PaymentShard, PaymentShardArgs, Payments, PAYMENT_SHARD},
     },
     runtime::{
-        relay::{OutboxRelay, RelayArgs, RelayHandle, RELAY},
+        relay::{OutboxRelay, RelayArgs, RELAY},
         supervisor::child,
     },
 };
@@ -28,7 +28,6 @@ pub fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
         repo: repo.clone(),
         shard: args.shard,
         ns: node.ns.clone(),
-        relay: RelayHandle::of(&node.ns),
         inject_latency: args
             .inject_latency_ms
             .map(|(a, b)| (Duration::from_millis(a), Duration::from_millis(b))),
@@ -41,6 +40,7 @@ pub fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
     };
     let relay = RelayArgs {
         outbox: repo.outbox().clone(),
+        durable: store.durable_outbox(),
         redis_url: args.redis_url.clone(),
     };
     let shard = PaymentShardArgs {

@@ -1,4 +1,7 @@
-//! Group commit: one task makes sled durable for many writers at once.
+//! The plain baseline's group flush: one task makes sled durable for many
+//! writers at once (what kukka's storage layer did before it committed
+//! writers in shared transactions; kept here so that `--storage plain`
+//! stays the same reference).
 //!
 //! sled 0.34's `flush_async` deadlocks when many tasks await it at once
 //! (spacejam/sled#1308). Instead every writer asks this flusher for the
@@ -9,7 +12,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::StorageError;
+use kukka_storage::StorageError;
 
 type Waiter = oneshot::Sender<Result<(), String>>;
 
@@ -56,7 +59,7 @@ async fn run(db: sled::Db, mut rx: mpsc::UnboundedReceiver<Waiter>) {
             Err(join) => Err(join.to_string()),
         };
         if let Err(reason) = &result {
-            tracing::error!(%reason, "sled flush failed");
+            eprintln!("kukka-baseline: sled flush failed: {reason}");
         }
         for waiter in batch.drain(..) {
             let _ = waiter.send(result.clone());
