@@ -24,8 +24,8 @@ fn order_json() -> serde_json::Value {
 }
 
 fn breaker(c: &mut Criterion) {
-    let mut b = Breaker::new(BreakerConfig::default());
     let now = Instant::now();
+    let mut b = Breaker::new(BreakerConfig::default(), now);
     c.bench_function("breaker/try_acquire+on_success (closed)", |bench| {
         bench.iter(|| {
             let (permit, _) = b.try_acquire(black_box(now));
@@ -34,7 +34,7 @@ fn breaker(c: &mut Criterion) {
             }
         })
     });
-    let mut open = Breaker::new(BreakerConfig::default());
+    let mut open = Breaker::new(BreakerConfig::default(), now);
     for _ in 0..20 {
         if let (Ok(p), _) = open.try_acquire(now) {
             let _ = open.on_failure(p, now);

@@ -139,9 +139,10 @@ pub struct NodeArgs {
     /// at once with 503.
     #[arg(long, env = "KUKKA_PAYMENT_MAX_CONCURRENT", default_value_t = 256)]
     pub payment_max_concurrent: usize,
-    /// Circuit breaker: calls remembered in the sliding window.
-    #[arg(long, env = "KUKKA_BREAKER_WINDOW_SIZE", default_value_t = 50)]
-    pub breaker_window_size: usize,
+    /// Circuit breaker: seconds of calls the failure and slow-call rates
+    /// are judged over.
+    #[arg(long, env = "KUKKA_BREAKER_WINDOW_SECS", default_value_t = 10)]
+    pub breaker_window_secs: u64,
     /// Circuit breaker: calls in the window before rates are judged.
     #[arg(long, env = "KUKKA_BREAKER_MINIMUM_CALLS", default_value_t = 20)]
     pub breaker_minimum_calls: usize,
@@ -154,9 +155,13 @@ pub struct NodeArgs {
     /// Circuit breaker: slow-call percentage that opens it.
     #[arg(long, env = "KUKKA_BREAKER_SLOW_CALL_RATE", default_value_t = 100.0)]
     pub breaker_slow_call_rate: f64,
-    /// Circuit breaker: failures in a row that open it (0: off).
-    #[arg(long, env = "KUKKA_BREAKER_CONSECUTIVE_FAILURES", default_value_t = 10)]
-    pub breaker_consecutive_failures: u32,
+    /// Circuit breaker: no successful call for this long (ms), with enough
+    /// failures, opens it (a frozen or vanished payment node; 0: off).
+    #[arg(long, env = "KUKKA_BREAKER_OUTAGE_MS", default_value_t = 2000)]
+    pub breaker_outage_ms: u64,
+    /// Circuit breaker: failures the outage rule needs.
+    #[arg(long, env = "KUKKA_BREAKER_OUTAGE_MIN_FAILURES", default_value_t = 3)]
+    pub breaker_outage_min_failures: u32,
     /// Circuit breaker: how long it stays open (ms).
     #[arg(long, env = "KUKKA_BREAKER_OPEN_MS", default_value_t = 2000)]
     pub breaker_open_ms: u64,
@@ -194,14 +199,15 @@ impl NodeArgs {
     /// The circuit breaker's thresholds.
     pub fn breaker(&self) -> kukka_actors::order::breaker::BreakerConfig {
         kukka_actors::order::breaker::BreakerConfig {
-            sliding_window_size: self.breaker_window_size.max(1),
+            sliding_window: std::time::Duration::from_secs(self.breaker_window_secs.max(1)),
             minimum_number_of_calls: self.breaker_minimum_calls.max(1),
             failure_rate_threshold: self.breaker_failure_rate,
             slow_call_duration_threshold: std::time::Duration::from_millis(
                 self.breaker_slow_call_ms,
             ),
             slow_call_rate_threshold: self.breaker_slow_call_rate,
-            consecutive_failures_threshold: self.breaker_consecutive_failures,
+            outage_after: std::time::Duration::from_millis(self.breaker_outage_ms),
+            outage_min_failures: self.breaker_outage_min_failures.max(1),
             wait_duration_in_open_state: std::time::Duration::from_millis(self.breaker_open_ms),
             permitted_calls_in_half_open_state: self.breaker_half_open_calls.max(1),
         }

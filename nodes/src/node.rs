@@ -110,7 +110,11 @@ impl RunningNode {
         if ctx.faults.is_enabled() {
             tracing::warn!("test faults are enabled on the admin address");
             if let Some(admin) = surfaces.iter_mut().find(|(a, _)| *a == args.admin_addr) {
-                admin.1 = crate::faults::with_fault_routes(ctx.faults.clone(), admin.1.clone());
+                admin.1 = crate::faults::with_fault_routes(
+                    ctx.faults.clone(),
+                    runtime.store.clone(),
+                    admin.1.clone(),
+                );
             }
         }
         let (stop_http, stop_http_rx) = tokio::sync::watch::channel(false);
@@ -152,6 +156,11 @@ impl RunningNode {
     /// The node's namespace.
     pub fn ns(&self) -> &Namespace {
         &self.ctx.ns
+    }
+
+    /// The node's sled store (order and payment nodes).
+    pub fn store(&self) -> Option<&SledStore> {
+        self.store.as_ref()
     }
 
     /// The short names of the actors its supervisor keeps alive (see

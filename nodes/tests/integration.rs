@@ -12,6 +12,7 @@ mod integration {
     mod contract;
     mod correlation;
     mod docs;
+    mod durability;
     pub mod harness;
     mod resilience;
     mod scale_out;

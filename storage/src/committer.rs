@@ -96,9 +96,7 @@ where
     fn finish(self: Box<Self>, durable: Result<(), StorageError>) {
         let answer = match (durable, self.result) {
             (Ok(()), Some(r)) => Ok(r),
-            (Ok(()), None) => Err(StorageError::Transaction(
-                "a change left no result".into(),
-            )),
+            (Ok(()), None) => Err(StorageError::Transaction("a change left no result".into())),
             (Err(e), _) => Err(e),
         };
         let _ = self.reply.send(answer);
@@ -262,7 +260,10 @@ fn commit_loop(
             Ok(())
         });
         let batch = pending.into_inner();
-        match result.map_err(StorageError::from).and_then(|()| last_key(&outbox)) {
+        match result
+            .map_err(StorageError::from)
+            .and_then(|()| last_key(&outbox))
+        {
             Ok(outbox_high) => {
                 if batches
                     .send(Committed {
@@ -408,7 +409,12 @@ mod tests {
         // answered.
         let durable = *store.durable_outbox().borrow();
         let (outbox, _) = store.tree(outbox::OUTBOX_TREE).expect("outbox");
-        assert_eq!(outbox::pending(&outbox, durable, 100).expect("pending").len(), 64);
+        assert_eq!(
+            outbox::pending(&outbox, durable, 100)
+                .expect("pending")
+                .len(),
+            64
+        );
     }
 
     #[tokio::test]
@@ -425,7 +431,10 @@ mod tests {
         let failed = store
             .commit(move |tx| outbox::stage(tx.tree(outbox_id), &ev(2)))
             .await;
-        assert!(matches!(failed, Err(crate::StorageError::Poisoned(_))), "{failed:?}");
+        assert!(
+            matches!(failed, Err(crate::StorageError::Poisoned(_))),
+            "{failed:?}"
+        );
         assert_eq!(
             *store.durable_outbox().borrow(),
             before,

@@ -192,10 +192,12 @@ impl BulkheadState {
             "circuit_open" => "payment is failing; calls are paused",
             _ => "too many payments in flight",
         };
-        let _ = reply.send(Err(ChargeError::Refused(ServiceError::PaymentUnavailable {
-            message: message.into(),
-            retry_after_secs: secs,
-        })));
+        let _ = reply.send(Err(ChargeError::Refused(
+            ServiceError::PaymentUnavailable {
+                message: message.into(),
+                retry_after_secs: secs,
+            },
+        )));
     }
 }
 
@@ -211,7 +213,7 @@ impl Actor for Bulkhead {
     ) -> Result<Self::State, ActorProcessingErr> {
         publish_state(State::Closed);
         Ok(BulkheadState {
-            breaker: Breaker::new(config.breaker),
+            breaker: Breaker::new(config.breaker, Instant::now()),
             config,
             ns,
             in_flight: 0,

@@ -114,7 +114,8 @@ impl Payments {
             .commit(move |tx| {
                 let done = repo.insert_in(tx, seq, Some(&order_key), &bytes, &events)?;
                 if done == Inserted::New {
-                    tx.tree(unsettled).insert(order_key.as_bytes(), marker.as_slice())?;
+                    tx.tree(unsettled)
+                        .insert(order_key.as_bytes(), marker.as_slice())?;
                 }
                 Ok(done)
             })

@@ -111,10 +111,12 @@ impl From<DomainError> for ServiceError {
 impl From<kukka_storage::StorageError> for ServiceError {
     fn from(e: kukka_storage::StorageError) -> Self {
         tracing::error!(error = %e, "storage failure");
+        use kukka_storage::StorageError as E;
         match e {
-            kukka_storage::StorageError::Redis(e) => {
-                ServiceError::unavailable(format!("redis: {e}"))
-            }
+            E::Redis(e) => ServiceError::unavailable(format!("redis: {e}")),
+            // The node restarts from its disk; another shard (or this one,
+            // shortly) takes the retry.
+            e @ (E::Poisoned(_) | E::FlusherStopped) => ServiceError::unavailable(e.to_string()),
             other => ServiceError::internal(other),
         }
     }

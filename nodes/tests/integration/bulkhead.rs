@@ -60,5 +60,13 @@ async fn calls_beyond_the_concurrency_limit_are_refused_at_once() {
     // Once the two calls are done, the next order goes through.
     let (status, body) = app.post("/orders", &order_body("AFTER")).await;
     assert_eq!(status, 201, "{body}");
+    // The refused calls never reached payment: they wrote nothing.
+    let orders = app.all_items("/orders", 500).await;
+    assert_eq!(orders.len(), 3, "{orders:?}");
+    assert!(
+        orders.iter().all(|o| o["status"] == "Ordered"),
+        "{orders:?}"
+    );
+    assert_eq!(app.all_items("/payments", 500).await.len(), 3);
     app.stop().await;
 }

@@ -125,7 +125,8 @@ async fn timed_out_payments_never_leave_a_charge_behind() {
     let sys = System::start_with(&[
         ("KUKKA_PAYMENT_INJECT_LATENCY_MS", "200-310"),
         ("KUKKA_PAYMENT_TIMEOUT_MS", "300"),
-        ("KUKKA_BREAKER_CONSECUTIVE_FAILURES", "0"),
+        // Keep the breaker closed: this test is about compensation.
+        ("KUKKA_BREAKER_OUTAGE_MS", "0"),
         ("KUKKA_BREAKER_FAILURE_RATE", "100"),
     ])
     .await;
@@ -164,8 +165,9 @@ async fn timed_out_payments_never_leave_a_charge_behind() {
 #[tokio::test]
 async fn a_frozen_payment_node_opens_the_breaker_which_closes_after_it_resumes() {
     let sys = System::start_with(&[
+        // The default rules (outage after 2 s without a success), a shorter
+        // open wait so the test recovers quickly.
         ("KUKKA_PAYMENT_TIMEOUT_MS", "300"),
-        ("KUKKA_BREAKER_CONSECUTIVE_FAILURES", "3"),
         ("KUKKA_BREAKER_OPEN_MS", "1000"),
         ("KUKKA_BREAKER_HALF_OPEN_CALLS", "1"),
         ("KUKKA_RECONCILE_AFTER_MS", "2000"),
