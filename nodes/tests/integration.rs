@@ -13,6 +13,7 @@ mod integration {
     mod correlation;
     mod docs;
     pub mod harness;
+    mod http_limits;
     mod resilience;
     mod scale_out;
     mod security;
