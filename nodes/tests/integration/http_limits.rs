@@ -37,6 +37,15 @@ fn body_of(answer: &str) -> Value {
     serde_json::from_str(body).unwrap_or(Value::Null)
 }
 
+/// A process's resident memory in KiB (for the test's printout).
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 /// Orders the system holds.
 async fn order_count(sys: &System) -> usize {
     sys.all_items("/orders", 500).await.len()
@@ -68,11 +77,15 @@ async fn trickle_head(mut c: TcpStream, opened: Instant, max: Duration) -> Optio
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_headers_do_not_slow_orders_and_are_cut_off() {
     const SLOW: usize = 5_000;
-    const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
-    let sys = System::start_with(&[("KUKKA_HTTP_HEADER_TIMEOUT_MS", "15000")]).await;
+    // Long enough that every slow connection is still open while the
+    // orders are placed, even when opening them is slow on a busy machine.
+    const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+    let sys = System::start_with(&[("KUKKA_HTTP_HEADER_TIMEOUT_MS", "30000")]).await;
     let addr = edge_addr(&sys);
     // Warm up the normal client's connection and the path.
     sys.place("warm-up").await;
+    let edge_pid = sys.pid_of("edge");
+    let rss_before = rss_kib(edge_pid);
 
     // Open the slow connections, a few hundred at a time.
     let closed = Arc::new(AtomicUsize::new(0));
@@ -88,7 +101,7 @@ async fn slow_headers_do_not_slow_orders_and_are_cut_off() {
             let c = c.expect("connect a slow client");
             let closed = closed.clone();
             slow.push(tokio::spawn(async move {
-                let lived = trickle_head(c, opened, Duration::from_secs(60)).await;
+                let lived = trickle_head(c, opened, Duration::from_secs(90)).await;
                 closed.fetch_add(1, Ordering::SeqCst);
                 lived
             }));
@@ -100,7 +113,10 @@ async fn slow_headers_do_not_slow_orders_and_are_cut_off() {
         (n >= SLOW as f64).then_some(n)
     })
     .await;
-    println!("{SLOW} slow connections opened in {opened_in:?}; the edge counts {edge_open:?} open");
+    println!(
+        "{SLOW} slow connections opened in {opened_in:?}; the edge counts {edge_open:?} open; edge RSS {rss_before:?} KiB before, {:?} KiB now",
+        rss_kib(edge_pid)
+    );
     assert!(edge_open.is_some(), "the edge holds the slow connections");
 
     // A normal client places orders meanwhile.
