@@ -1,6 +1,8 @@
 //! Reading a JSON request body: content type, size limit (counted while
 //! reading, so a chunked body cannot exceed it either), UTF-8 and JSON
-//! syntax, each with its own clear error.
+//! syntax, each with its own clear error. A body that does not arrive
+//! within the server's body-read timeout is `408` ([`crate::server`] gives
+//! every request body its deadline).
 
 use futures_util::StreamExt;
 use serde_json::Value;
@@ -47,7 +49,7 @@ where
     let mut body = std::pin::pin!(body);
     let mut bytes = Vec::new();
     while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+        let mut chunk = chunk.map_err(unreadable)?;
         if bytes.len() as u64 + chunk.remaining() as u64 > limit {
             return Err(ApiError::PayloadTooLarge(Some(limit)));
         }
@@ -59,6 +61,17 @@ where
         }
     }
     parse(&bytes)
+}
+
+/// Why a body stream failed: its deadline passed, or the connection broke
+/// (whose I/O error text is not the client's business).
+fn unreadable(e: warp::Error) -> ApiError {
+    if crate::server::is_body_timeout(&e) {
+        ApiError::BodyTimeout
+    } else {
+        tracing::debug!(error = %e, "the request body could not be read");
+        ApiError::MalformedJson("the body could not be read".into())
+    }
 }
 
 /// Parses bytes as JSON with precise errors.

@@ -1,8 +1,17 @@
-//! The one table from errors to HTTP statuses and stable error codes.
+//! The one table from errors to HTTP statuses, stable error codes and the
+//! messages clients see.
 //!
 //! Every error answer is `{"error": {"code": "...", "message": "..."}}`.
-//! Client mistakes are 4xx; a dependency that is down is `503` with
-//! `Retry-After`; a 5xx other than 503 means a bug or a broken disk.
+//! Client mistakes are 4xx, with a message that names what was wrong with
+//! the request (it is ours, built from the client's input); a dependency
+//! that is down or a node that is overloaded is `503` with `Retry-After`;
+//! a 5xx other than 503 means a bug or a broken disk.
+//!
+//! A 5xx answer never carries the text of the error behind it: that text
+//! may come from Redis, sled, I/O or a decoder, or from whatever a service
+//! actor put in its message, and may name hosts, keys or internals. The
+//! client gets a fixed message per code ([`ApiError::public_message`]);
+//! the original goes to the log with the request's correlation id.
 
 use std::convert::Infallible;
 
@@ -30,6 +39,9 @@ pub enum ApiError {
     /// size was noticed).
     #[error("the body is too large{}", .0.map(|n| format!(": the limit is {n} bytes")).unwrap_or_default())]
     PayloadTooLarge(Option<u64>),
+    /// The body did not arrive within the body-read timeout.
+    #[error("the request body did not arrive in time")]
+    BodyTimeout,
     /// A bad query parameter.
     #[error("{0}")]
     BadQuery(String),
@@ -45,9 +57,15 @@ pub enum ApiError {
     /// Owner route with a wrong token.
     #[error("the owner token is wrong")]
     Forbidden,
-    /// Redis (views) unreachable.
+    /// Redis (views) unreachable; the text is for the log only.
     #[error("the views are unavailable: {0}")]
     ViewsUnavailable(String),
+    /// The node has as many requests in flight as it takes.
+    #[error("too many requests in flight")]
+    Overloaded,
+    /// The listener has as many connections open as it takes.
+    #[error("too many connections")]
+    TooManyConnections,
 }
 
 impl ApiError {
@@ -90,27 +108,74 @@ impl ApiError {
                 None,
             ),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", None),
+            Self::BodyTimeout => (StatusCode::REQUEST_TIMEOUT, "body_timeout", None),
             Self::BadQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query", None),
             Self::NoRoute => (StatusCode::NOT_FOUND, "no_route", None),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
             Self::ViewsUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some(1)),
+            Self::Overloaded | Self::TooManyConnections => {
+                (StatusCode::SERVICE_UNAVAILABLE, "overloaded", Some(1))
+            }
+        }
+    }
+
+    /// What the client is told. 4xx: the error itself (it describes the
+    /// request). 5xx: a fixed sentence per code, whatever the error holds.
+    pub fn public_message(&self) -> String {
+        let (status, _, retry_after) = self.classify();
+        if !status.is_server_error() {
+            return self.to_string();
+        }
+        let s = retry_after.unwrap_or(1);
+        match self {
+            Self::Service(ServiceError::PaymentUnavailable { .. }) => {
+                format!("payment is busy; the order was not placed. Please try again in {s} s")
+            }
+            Self::Overloaded => format!("the shop is busy; please try again in {s} s"),
+            Self::TooManyConnections => {
+                format!("the shop has too many connections; please try again in {s} s")
+            }
+            _ if status == StatusCode::SERVICE_UNAVAILABLE => {
+                format!("the shop is briefly unavailable; please try again in {s} s")
+            }
+            _ => "something went wrong on our side; it was logged under this request's correlation id"
+                .into(),
+        }
+    }
+
+    /// Whether the error holds text the client must not see (logged
+    /// instead).
+    fn has_detail(&self) -> bool {
+        matches!(
+            self,
+            Self::Service(
+                ServiceError::PaymentUnavailable { .. }
+                    | ServiceError::Unavailable { .. }
+                    | ServiceError::Internal { .. }
+            ) | Self::ViewsUnavailable(_)
+        )
+    }
+
+    /// Logs what [`ApiError::public_message`] leaves out, with the
+    /// correlation id: a 500 at error level, a 503 at warn.
+    fn log_detail(&self, correlation_id: &str, code: &str, status: StatusCode) {
+        if !status.is_server_error() || !self.has_detail() {
+            return;
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(%correlation_id, code, error = %self, "answered 503");
+        } else {
+            tracing::error!(%correlation_id, code, error = %self, "request failed");
         }
     }
 
     /// The error as a response.
     pub fn into_response_with(self, correlation_id: &str) -> Response {
         let (status, code, retry_after) = self.classify();
-        let message = match (&self, retry_after) {
-            (Self::Service(ServiceError::PaymentUnavailable { .. }), Some(s)) => {
-                format!("payment is busy; the order was not placed. Please try again in {s} s")
-            }
-            _ => self.to_string(),
-        };
-        if status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE {
-            tracing::error!(%correlation_id, error = %self, "request failed");
-        }
+        let message = self.public_message();
+        self.log_detail(correlation_id, code, status);
         let mut resp = crate::respond::json(
             status,
             &json!({"error": {"code": code, "message": message}}),
@@ -123,7 +188,10 @@ impl ApiError {
         // These refuse a body without reading it (all of it): the connection
         // cannot carry another request, so say so, or a client reusing it
         // would see its next request fail.
-        if matches!(self, Self::PayloadTooLarge(_) | Self::UnsupportedMediaType) {
+        if matches!(
+            self,
+            Self::PayloadTooLarge(_) | Self::UnsupportedMediaType | Self::BodyTimeout
+        ) {
             resp.headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
@@ -133,6 +201,16 @@ impl ApiError {
         }
         resp
     }
+}
+
+/// A part of a successful answer that failed (`/status.json` reports its
+/// parts one by one): the error's code for the answer, its detail to the
+/// log (inside the request's span, which carries the correlation id).
+pub fn reported(err: impl Into<ApiError>) -> String {
+    let err = err.into();
+    let (_, code, _) = err.classify();
+    tracing::warn!(code, error = %err, "part of an answer failed");
+    code.to_string()
 }
 
 impl From<kukka_storage::StorageError> for ApiError {
@@ -222,5 +300,45 @@ mod tests {
         assert_eq!(resp.status(), 503);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "2");
         assert_eq!(resp.headers()["x-correlation-id"], "c");
+    }
+
+    #[test]
+    fn server_errors_never_show_their_text_and_client_errors_keep_theirs() {
+        let secret = "redis: Connection refused (os error 111) at 10.0.0.7:6379";
+        let cases = [
+            ApiError::Service(ServiceError::Internal {
+                message: secret.into(),
+            }),
+            ApiError::Service(ServiceError::Unavailable {
+                message: secret.into(),
+                retry_after_secs: 1,
+            }),
+            ApiError::Service(ServiceError::PaymentUnavailable {
+                message: secret.into(),
+                retry_after_secs: 2,
+            }),
+            ApiError::ViewsUnavailable(secret.into()),
+            ApiError::Overloaded,
+        ];
+        for e in cases {
+            let (status, code, _) = e.classify();
+            assert!(status.is_server_error(), "{e:?}");
+            let shown = e.public_message();
+            for leak in ["redis", "refused", "10.0.0.7", "os error"] {
+                assert!(!shown.contains(leak), "{code}: {shown}");
+            }
+            assert_eq!(reported(e), code);
+        }
+        let invalid = ApiError::Service(ServiceError::Invalid {
+            field: "price".into(),
+            message: "must be a positive whole number".into(),
+        });
+        assert_eq!(
+            invalid.public_message(),
+            "price: must be a positive whole number"
+        );
+        let timeout = ApiError::BodyTimeout.into_response_with("c");
+        assert_eq!(timeout.status(), 408);
+        assert_eq!(timeout.headers()[header::CONNECTION], "close");
     }
 }

@@ -10,8 +10,9 @@
 //!
 //! Layout:
 //! - [`state`]: what handlers share ([`EdgeState`]) and its settings.
-//! - [`error`]: [`ApiError`], the one table from errors to statuses and
-//!   stable error codes, and the rejection handler.
+//! - [`error`]: [`ApiError`], the one table from errors to statuses,
+//!   stable error codes and the messages clients see (never the text of
+//!   an internal error), and the rejection handler.
 //! - [`body`]: reading JSON bodies (type, size, syntax).
 //! - [`correlation`]: the `X-Correlation-Id` of every request.
 //! - [`pagination`]: `?limit=&cursor=` parsing and the shard-merging list.
@@ -20,7 +21,9 @@
 //!   views, health, status, pages) and [`routes::api`] combining them.
 //! - [`traffic`]: counting answered requests per route group and status
 //!   class (for `/metrics` and the status page's request rates).
-//! - [`server`]: binding and serving with graceful shutdown.
+//! - [`server`]: binding and serving on hyper with the node's HTTP limits
+//!   (header, idle and body timeouts, connection and in-flight caps,
+//!   lingering close) and graceful shutdown.
 
 pub mod body;
 pub mod correlation;

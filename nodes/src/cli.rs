@@ -193,6 +193,48 @@ pub struct NodeArgs {
     /// How long a stopping node waits for in-flight work, in milliseconds.
     #[arg(long, env = "KUKKA_SHUTDOWN_GRACE_MS", default_value_t = 10_000)]
     pub shutdown_grace_ms: u64,
+    /// HTTP (every surface of every node): time a client has to send a
+    /// request's head, in milliseconds, from the moment its connection opens
+    /// (first request) or from the head's first byte (later requests).
+    /// Slower connections are closed: a client trickling its headers cannot
+    /// hold a connection for long.
+    #[arg(long, env = "KUKKA_HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000, value_parser = positive())]
+    pub http_header_timeout_ms: u64,
+    /// HTTP: how long a kept-alive connection may wait for its next request
+    /// before it is closed, in milliseconds. Keep it above the idle timeout
+    /// of any load balancer in front (often 60 s), so that the balancer,
+    /// not kukka, closes idle connections.
+    #[arg(long, env = "KUKKA_HTTP_IDLE_TIMEOUT_MS", default_value_t = 75_000, value_parser = positive())]
+    pub http_idle_timeout_ms: u64,
+    /// HTTP: time a request's whole body has to arrive after its head, in
+    /// milliseconds; a slower body is refused with `408`.
+    #[arg(long, env = "KUKKA_HTTP_BODY_TIMEOUT_MS", default_value_t = 10_000, value_parser = positive())]
+    pub http_body_timeout_ms: u64,
+    /// HTTP: connections open at once on each listener. More are answered
+    /// `503` with `Retry-After` and closed. Keep it below the process's
+    /// open-file limit (`ulimit -n`).
+    #[arg(long, env = "KUKKA_HTTP_MAX_CONNECTIONS", default_value_t = 10_000, value_parser = positive())]
+    pub http_max_connections: u64,
+    /// HTTP: requests in flight at once on this node. More are answered
+    /// `503` (`overloaded`, with `Retry-After`) at once, without reaching
+    /// the cluster; `/healthz`, `/readyz` and `/metrics` are always
+    /// answered.
+    #[arg(long, env = "KUKKA_HTTP_MAX_IN_FLIGHT", default_value_t = 1024, value_parser = positive())]
+    pub http_max_in_flight: u64,
+    /// HTTP: after answering a request whose body was not read (e.g. `413`
+    /// for a body over the limit), read and discard up to this many bytes
+    /// before closing, so the client reads the answer instead of a
+    /// connection reset (lingering close).
+    #[arg(long, env = "KUKKA_HTTP_LINGER_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub http_linger_bytes: u64,
+    /// HTTP: the longest a lingering close lasts, in milliseconds.
+    #[arg(long, env = "KUKKA_HTTP_LINGER_MS", default_value_t = 5_000)]
+    pub http_linger_ms: u64,
+}
+
+/// Accepts integers from 1.
+fn positive() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(1..)
 }
 
 impl NodeArgs {
@@ -210,6 +252,21 @@ impl NodeArgs {
             outage_min_failures: self.breaker_outage_min_failures.max(1),
             wait_duration_in_open_state: std::time::Duration::from_millis(self.breaker_open_ms),
             permitted_calls_in_half_open_state: self.breaker_half_open_calls.max(1),
+        }
+    }
+
+    /// The limits of this node's HTTP servers.
+    pub fn http_limits(&self) -> kukka_http_edge::server::HttpLimits {
+        use std::time::Duration;
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        kukka_http_edge::server::HttpLimits {
+            header_read_timeout: Duration::from_millis(self.http_header_timeout_ms),
+            idle_timeout: Duration::from_millis(self.http_idle_timeout_ms),
+            body_read_timeout: Duration::from_millis(self.http_body_timeout_ms),
+            max_connections: count(self.http_max_connections),
+            max_in_flight: count(self.http_max_in_flight),
+            linger_bytes: self.http_linger_bytes,
+            linger_timeout: Duration::from_millis(self.http_linger_ms),
         }
     }
 
@@ -308,6 +365,27 @@ mod tests {
         assert_eq!(args.shard, 3);
         args.instance = Some("order".into());
         assert!(args.resolve_shard().is_err());
+    }
+
+    #[test]
+    fn http_limits_default_to_the_servers_defaults() {
+        let args = match Cli::parse_from(["kukka", "node", "--role", "edge"]).command {
+            Command::Node(a) => *a,
+            _ => unreachable!("parsed a node command"),
+        };
+        assert_eq!(
+            args.http_limits(),
+            kukka_http_edge::server::HttpLimits::default()
+        );
+        let zero = Cli::try_parse_from([
+            "kukka",
+            "node",
+            "--role",
+            "edge",
+            "--http-max-in-flight",
+            "0",
+        ]);
+        assert!(zero.is_err(), "a cap of 0 would refuse everything");
     }
 
     #[test]

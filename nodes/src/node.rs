@@ -118,6 +118,7 @@ impl RunningNode {
             }
         }
         let (stop_http, stop_http_rx) = tokio::sync::watch::channel(false);
+        let gate = server::Gate::new(args.http_limits());
         let mut servers = Vec::new();
         let mut bound = Vec::new();
         for (addr, routes) in surfaces {
@@ -128,9 +129,11 @@ impl RunningNode {
             tracing::info!(%role, addr = %local, "serving HTTP");
             bound.push(local);
             let mut stop = stop_http_rx.clone();
-            servers.push(tokio::spawn(server::serve(listener, routes, async move {
+            let stopped = async move {
                 let _ = stop.wait_for(|s| *s).await;
-            })));
+            };
+            let serving = server::serve(listener, routes, gate.clone(), stopped);
+            servers.push(tokio::spawn(serving));
         }
         let (http_addr, admin_addr) = match bound.as_slice() {
             [public, admin] => (Some(*public), *admin),

@@ -14,6 +14,7 @@ mod integration {
     mod docs;
     mod durability;
     pub mod harness;
+    mod http_limits;
     mod resilience;
     mod scale_out;
     mod security;

@@ -38,8 +38,10 @@ use warp::{
     Filter,
 };
 
+use tracing::Instrument;
+
 use super::with_state;
-use crate::{correlation::correlation_id, respond, state::EdgeState, traffic};
+use crate::{correlation::correlation_id, error, respond, state::EdgeState, traffic};
 
 /// Deadline of each breaker call.
 const BREAKER_TIMEOUT: Duration = Duration::from_millis(800);
@@ -53,7 +55,9 @@ pub fn routes(state: EdgeState) -> BoxedFilter<(Response,)> {
         .and(with_state(state))
         .and(correlation_id())
         .then(|state: EdgeState, cid: String| async move {
-            let mut resp = respond::json(StatusCode::OK, &gather(&state).await, &cid);
+            let span = tracing::info_span!("status_json", correlation_id = %cid);
+            let status = gather(&state).instrument(span).await;
+            let mut resp = respond::json(StatusCode::OK, &status, &cid);
             resp.headers_mut()
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             resp
@@ -131,7 +135,8 @@ pub struct Breaker {
     /// `lastTransitionAt`), absent when it did not answer.
     #[serde(flatten)]
     pub status: Option<BulkheadStatus>,
-    /// Why there is no answer.
+    /// Why there is no answer: an error code (the detail is in the edge's
+    /// log).
     pub error: Option<String>,
 }
 
@@ -147,7 +152,8 @@ pub struct StreamStatus {
     pub dead_letters: Option<u64>,
     /// Its consumer groups.
     pub groups: Vec<ConsumerGroup>,
-    /// What could not be read, if anything.
+    /// What could not be read, if anything (fixed texts and error codes;
+    /// the detail is in the edge's log).
     pub error: Option<String>,
 }
 
@@ -230,7 +236,7 @@ async fn breakers(ns: &Namespace) -> Vec<Breaker> {
             .await;
             let (status, error) = match answer {
                 Ok(s) => (Some(s), None),
-                Err(e) => (None, Some(e.to_string())),
+                Err(e) => (None, Some(error::reported(e))),
             };
             Breaker {
                 member: Member::of(&cell),
@@ -249,7 +255,9 @@ async fn redis_query<T: redis::FromRedisValue>(
 ) -> Result<T, String> {
     match tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<T>(conn)).await {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Err(e)) => Err(error::reported(error::ApiError::ViewsUnavailable(
+            e.to_string(),
+        ))),
         Err(_) => Err(format!(
             "Redis did not answer within {} ms",
             REDIS_TIMEOUT.as_millis()
