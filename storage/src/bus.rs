@@ -81,6 +81,9 @@ pub async fn ensure_group(
 
 /// Reads up to `count` entries for `consumer`. `start` is `">"` for new
 /// entries or `"0"` for this consumer's own pending ones (after a restart).
+/// `ack_first` are entries already applied: they are acknowledged in the
+/// same round trip, before the read.
+#[allow(clippy::too_many_arguments)]
 pub async fn read_group(
     conn: &mut ConnectionManager,
     stream: &str,
@@ -89,9 +92,19 @@ pub async fn read_group(
     start: &str,
     count: usize,
     block_ms: u64,
+    ack_first: &[String],
 ) -> Result<Vec<Delivered>, StorageError> {
-    let mut cmd = redis::cmd("XREADGROUP");
-    cmd.arg("GROUP")
+    let mut pipe = redis::pipe();
+    if !ack_first.is_empty() {
+        pipe.cmd("XACK")
+            .arg(stream)
+            .arg(group)
+            .arg(ack_first)
+            .ignore();
+    }
+    let cmd = pipe
+        .cmd("XREADGROUP")
+        .arg("GROUP")
         .arg(group)
         .arg(consumer)
         .arg("COUNT")
@@ -100,7 +113,7 @@ pub async fn read_group(
         cmd.arg("BLOCK").arg(block_ms);
     }
     cmd.arg("STREAMS").arg(stream).arg(start);
-    let reply: Option<redis::streams::StreamReadReply> = cmd.query_async(conn).await?;
+    let (reply,): (Option<redis::streams::StreamReadReply>,) = pipe.query_async(conn).await?;
     Ok(reply
         .into_iter()
         .flat_map(|r| r.keys)

@@ -9,9 +9,13 @@
 //! - [`merge`]: each field carries a rank. A field with rank 0 is written only
 //!   if absent (facts that never change, like the address); a field with a
 //!   rank is written only if the new rank is higher than the stored one (a
-//!   status that only moves forward). Applying the same update twice, or two
-//!   updates in either order, gives the same hash: projections built on it
-//!   need no dedup table and tolerate out-of-order streams.
+//!   status that only moves forward). `updatedAt` becomes the newest
+//!   timestamp of the updates that changed something. Applying the same
+//!   update twice, or two updates in either order, gives the same hash:
+//!   projections built on it need no dedup table and tolerate out-of-order
+//!   streams; and the updates of several events to one record can be merged
+//!   in one call with the same result as one call per event.
+//!   [`merge_many`] sends many merges in one round trip.
 //! - [`transition`]: a guarded state change for an aggregate kept in Redis
 //!   (a delivery): it checks the current status, writes the new one and
 //!   appends the matching event to the stream, all in one step, so a
@@ -24,11 +28,12 @@ use redis::{aio::ConnectionManager, Script};
 use crate::{outbox::StreamEvent, page::Page, StorageError};
 
 const MERGE_LUA: &str = r#"
-local changed = false
-for i = 4, #ARGV, 3 do
-  local f, v, r = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2])
+local newest = nil
+for i = 3, #ARGV, 4 do
+  local f, v, r, at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
+  local changed = false
   if r == 0 then
-    if redis.call('HSETNX', KEYS[1], f, v) == 1 then changed = true end
+    changed = redis.call('HSETNX', KEYS[1], f, v) == 1
   else
     local cur = tonumber(redis.call('HGET', KEYS[1], '_r_' .. f) or '0')
     if r > cur then
@@ -36,13 +41,14 @@ for i = 4, #ARGV, 3 do
       changed = true
     end
   end
+  if changed and ((not newest) or at > newest) then newest = at end
 end
-if changed then
+if newest then
   local u = redis.call('HGET', KEYS[1], 'updatedAt')
-  if (not u) or u < ARGV[1] then redis.call('HSET', KEYS[1], 'updatedAt', ARGV[1]) end
+  if (not u) or u < newest then redis.call('HSET', KEYS[1], 'updatedAt', newest) end
 end
-if ARGV[2] == '1' then redis.call('ZADD', KEYS[2], 0, ARGV[3]) end
-if changed then return 1 else return 0 end
+if ARGV[1] == '1' then redis.call('ZADD', KEYS[2], 0, ARGV[2]) end
+if newest then return 1 else return 0 end
 "#;
 
 const TRANSITION_LUA: &str = r#"
@@ -71,50 +77,127 @@ pub struct FieldUpdate {
     pub value: String,
     /// 0: write only if absent; n > 0: write only if n beats the stored rank.
     pub rank: u32,
+    /// When the change happened (RFC 3339; `updatedAt` if it takes effect).
+    pub at: String,
 }
 
 impl FieldUpdate {
     /// A fact written once.
-    pub fn fact(field: &str, value: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            value: value.into(),
-            rank: 0,
-        }
+    pub fn fact(field: &str, value: impl Into<String>, at: &str) -> Self {
+        Self::ranked(field, value, 0, at)
     }
 
     /// A status that only moves to higher ranks.
-    pub fn ranked(field: &str, value: impl Into<String>, rank: u32) -> Self {
+    pub fn ranked(field: &str, value: impl Into<String>, rank: u32, at: &str) -> Self {
         Self {
             field: field.into(),
             value: value.into(),
             rank,
+            at: at.into(),
         }
     }
 }
 
-/// Merges `updates` into the hash at `key` (see the module docs); if
-/// `index_member` is given, the record is also listed in `index`. Returns
-/// whether anything changed.
-pub async fn merge(
-    conn: &mut ConnectionManager,
-    key: &str,
-    index: &str,
-    index_member: Option<&str>,
-    updated_at: &str,
-    updates: &[FieldUpdate],
-) -> Result<bool, StorageError> {
-    let script = Script::new(MERGE_LUA);
-    let mut inv = script.key(key);
-    inv.key(index)
-        .arg(updated_at)
-        .arg(if index_member.is_some() { "1" } else { "0" })
-        .arg(index_member.unwrap_or(""));
-    for u in updates {
-        inv.arg(&u.field).arg(&u.value).arg(u.rank);
+/// One [`merge`]: updates to the hash at `key`, listed in `index` under
+/// `index_member` when that is given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Merge {
+    /// The hash.
+    pub key: String,
+    /// The index the record is listed in.
+    pub index: String,
+    /// Its member in the index, when this merge lists it.
+    pub index_member: Option<String>,
+    /// The updates, applied in order.
+    pub updates: Vec<FieldUpdate>,
+}
+
+fn merge_script() -> &'static Script {
+    static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| Script::new(MERGE_LUA))
+}
+
+fn invocation(m: &Merge) -> redis::ScriptInvocation<'static> {
+    let mut inv = merge_script().key(&m.key);
+    inv.key(&m.index)
+        .arg(if m.index_member.is_some() { "1" } else { "0" })
+        .arg(m.index_member.as_deref().unwrap_or(""));
+    for u in &m.updates {
+        inv.arg(&u.field).arg(&u.value).arg(u.rank).arg(&u.at);
     }
-    let changed: i64 = inv.invoke_async(conn).await?;
+    inv
+}
+
+/// Applies one merge (see the module docs); whether anything changed.
+pub async fn merge(conn: &mut ConnectionManager, m: &Merge) -> Result<bool, StorageError> {
+    let changed: i64 = invocation(m).invoke_async(conn).await?;
     Ok(changed == 1)
+}
+
+/// Applies many merges in one round trip. The outer error is the round
+/// trip's; each merge has its own result (whether it changed something).
+pub async fn merge_many(
+    conn: &mut ConnectionManager,
+    merges: &[Merge],
+) -> Result<Vec<Result<bool, StorageError>>, StorageError> {
+    if merges.is_empty() {
+        return Ok(Vec::new());
+    }
+    let invocations: Vec<_> = merges.iter().map(invocation).collect();
+    let results = pipelined(conn, merge_script(), &invocations).await?;
+    Ok(results
+        .into_iter()
+        .map(|r| r.map(|changed: i64| changed == 1))
+        .collect())
+}
+
+/// Sends `invocations` of `script` in one pipeline; loads the script and
+/// sends again what Redis did not know it for (after a Redis restart).
+async fn pipelined<T: redis::FromRedisValue>(
+    conn: &mut ConnectionManager,
+    script: &Script,
+    invocations: &[redis::ScriptInvocation<'_>],
+) -> Result<Vec<Result<T, StorageError>>, StorageError> {
+    let send = |conn: &mut ConnectionManager, which: Vec<usize>| {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for i in &which {
+            pipe.invoke_script(&invocations[*i]);
+        }
+        let mut conn = conn.clone();
+        async move {
+            let out: Vec<redis::RedisResult<T>> = pipe.query_async(&mut conn).await?;
+            Ok::<_, StorageError>(which.into_iter().zip(out).collect::<Vec<_>>())
+        }
+    };
+    let mut results: Vec<Option<Result<T, StorageError>>> =
+        invocations.iter().map(|_| None).collect();
+    let mut retry = Vec::new();
+    for (i, r) in send(conn, (0..invocations.len()).collect()).await? {
+        match r {
+            Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
+                retry.push(i)
+            }
+            other => results[i] = Some(other.map_err(StorageError::from)),
+        }
+    }
+    if !retry.is_empty() {
+        script.load_async(conn).await?;
+        for (i, r) in send(conn, retry).await? {
+            results[i] = Some(r.map_err(StorageError::from));
+        }
+    }
+    Ok(results
+        .into_iter()
+        .map(|r| {
+            r.unwrap_or_else(|| {
+                Err(StorageError::Redis(redis::RedisError::from((
+                    redis::ErrorKind::Io,
+                    "no answer",
+                ))))
+            })
+        })
+        .collect())
 }
 
 /// A guarded status change of a Redis-held aggregate.
@@ -165,8 +248,34 @@ pub async fn transition(
     conn: &mut ConnectionManager,
     t: &Transition<'_>,
 ) -> Result<TransitionOutcome, StorageError> {
-    let script = Script::new(TRANSITION_LUA);
-    let mut inv = script.key(t.key);
+    let (code, current): (i64, String) = transition_invocation(t).invoke_async(conn).await?;
+    Ok(outcome(code, current))
+}
+
+/// Applies many transitions in one round trip, in order; each has its own
+/// result.
+pub async fn transition_many(
+    conn: &mut ConnectionManager,
+    ts: &[Transition<'_>],
+) -> Result<Vec<Result<TransitionOutcome, StorageError>>, StorageError> {
+    if ts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let invocations: Vec<_> = ts.iter().map(transition_invocation).collect();
+    let results = pipelined(conn, transition_script(), &invocations).await?;
+    Ok(results
+        .into_iter()
+        .map(|r| r.map(|(code, current): (i64, String)| outcome(code, current)))
+        .collect())
+}
+
+fn transition_script() -> &'static Script {
+    static SCRIPT: std::sync::OnceLock<Script> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| Script::new(TRANSITION_LUA))
+}
+
+fn transition_invocation<'a>(t: &Transition<'a>) -> redis::ScriptInvocation<'static> {
+    let mut inv = transition_script().key(t.key);
     inv.key(t.index)
         .key(t.stream)
         .arg(t.to)
@@ -179,13 +288,16 @@ pub async fn transition(
     for (f, v) in t.fields {
         inv.arg(*f).arg(v);
     }
-    let (code, current): (i64, String) = inv.invoke_async(conn).await?;
-    Ok(match code {
+    inv
+}
+
+fn outcome(code: i64, current: String) -> TransitionOutcome {
+    match code {
         1 => TransitionOutcome::Applied,
         2 => TransitionOutcome::Unchanged { current },
         0 => TransitionOutcome::Illegal { current },
         _ => TransitionOutcome::Missing,
-    })
+    }
 }
 
 /// Reads one record; `None` if it does not exist. Rank bookkeeping fields

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use kukka_storage::{
     bus::EVENTS_STREAM,
+    outbox::StreamEvent,
     views::{self, Transition, TransitionOutcome},
     StorageError,
 };
@@ -45,9 +46,76 @@ pub fn delivery_json(map: &HashMap<String, String>) -> Option<Value> {
     }))
 }
 
-/// Moves the delivery of `order_id` to `to` from one of `to`'s allowed
-/// statuses; with `create`, creates it in status `to` instead (if it does
-/// not exist yet), stamped with that creation time.
+/// A delivery change, ready to send: the new status, the statuses it may
+/// come from (none: create it), and the event it appends.
+#[derive(Clone, Debug)]
+pub struct Change {
+    key: String,
+    member: String,
+    to: DeliveryStatus,
+    from: Vec<&'static str>,
+    fields: Vec<(&'static str, String)>,
+    event: StreamEvent,
+    updated_at: String,
+}
+
+impl Change {
+    /// Moves the delivery of `order_id` to `to` from one of `to`'s allowed
+    /// statuses; with `create`, creates it in status `to` instead (if it
+    /// does not exist yet), stamped with that creation time.
+    pub fn new(
+        correlation_id: &str,
+        order_id: OrderId,
+        to: DeliveryStatus,
+        create: Option<&str>,
+    ) -> Self {
+        let event = Envelope::new(
+            correlation_id,
+            order_id,
+            EventBody::DeliveryChanged { status: to },
+        );
+        let id = order_id.to_string();
+        let created_at = create.unwrap_or_default();
+        let (from, fields) = match create {
+            Some(_) => (
+                Vec::new(),
+                vec![
+                    ("orderId", id.clone()),
+                    ("createdAt", created_at.to_string()),
+                ],
+            ),
+            None => (
+                to.allowed_from().iter().map(|s| s.as_str()).collect(),
+                Vec::new(),
+            ),
+        };
+        Self {
+            key: delivery_key(&id),
+            member: index_member(created_at, &id),
+            to,
+            from,
+            fields,
+            updated_at: event.occurred_at.clone(),
+            event: event.to_stream_event(),
+        }
+    }
+
+    fn transition(&self) -> Transition<'_> {
+        Transition {
+            key: &self.key,
+            index: DELIVERY_INDEX,
+            index_member: &self.member,
+            to: self.to.as_str(),
+            from: &self.from,
+            updated_at: &self.updated_at,
+            fields: &self.fields,
+            event: &self.event,
+            stream: EVENTS_STREAM,
+        }
+    }
+}
+
+/// Applies one change (see [`Change::new`]).
 pub async fn change(
     conn: &mut ConnectionManager,
     correlation_id: &str,
@@ -55,38 +123,15 @@ pub async fn change(
     to: DeliveryStatus,
     create: Option<&str>,
 ) -> Result<TransitionOutcome, StorageError> {
-    let event = Envelope::new(
-        correlation_id,
-        order_id,
-        EventBody::DeliveryChanged { status: to },
-    );
-    let creating = create.is_some();
-    let from: Vec<&str> = if creating {
-        Vec::new()
-    } else {
-        to.allowed_from().iter().map(|s| s.as_str()).collect()
-    };
-    let created_at = create.unwrap_or_default();
-    let id = order_id.to_string();
-    let key = delivery_key(&id);
-    let member = index_member(created_at, &id);
-    let fields = [
-        ("orderId", id.clone()),
-        ("createdAt", created_at.to_string()),
-    ];
-    views::transition(
-        conn,
-        &Transition {
-            key: &key,
-            index: DELIVERY_INDEX,
-            index_member: &member,
-            to: to.as_str(),
-            from: &from,
-            updated_at: &event.occurred_at,
-            fields: if creating { &fields } else { &[] },
-            event: &event.to_stream_event(),
-            stream: EVENTS_STREAM,
-        },
-    )
-    .await
+    let c = Change::new(correlation_id, order_id, to, create);
+    views::transition(conn, &c.transition()).await
+}
+
+/// Applies many changes in one round trip, in order; one result each.
+pub async fn change_many(
+    conn: &mut ConnectionManager,
+    changes: &[Change],
+) -> Result<Vec<Result<TransitionOutcome, StorageError>>, StorageError> {
+    let ts: Vec<_> = changes.iter().map(Change::transition).collect();
+    views::transition_many(conn, &ts).await
 }

@@ -1,8 +1,10 @@
 //! A consumer-group reader of the event stream, generic over what it does
 //! with each event.
 //!
-//! Per poll it reads a batch, applies each event with its [`EventHandler`],
-//! and acknowledges only what was applied. After a (re)start it first
+//! Per poll it reads a batch, hands the events its handler wants to
+//! [`EventHandler::apply_batch`] at once (a handler that talks to Redis
+//! applies them in one round trip), and acknowledges only what was applied;
+//! the acknowledgement travels with the next read, in the same round trip. After a (re)start it first
 //! re-reads its own pending entries (events it had read but not acked when it
 //! died). Every `claim_every` it also claims entries that other consumers of
 //! the group left pending for longer than `claim_idle` (a dead replica's
@@ -66,6 +68,24 @@ pub trait EventHandler: Send + Sync + 'static {
         conn: &mut ConnectionManager,
         event: Envelope,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Applies a batch of events, in stream order; one result per event.
+    /// By default one by one, each in a span with its correlation id; a
+    /// handler overrides it to apply a batch in fewer round trips.
+    fn apply_batch(
+        &self,
+        conn: &mut ConnectionManager,
+        events: Vec<Envelope>,
+    ) -> impl Future<Output = Vec<Result<(), HandlerError>>> + Send {
+        async move {
+            let mut results = Vec::with_capacity(events.len());
+            for event in events {
+                let span = tracing::info_span!("apply", correlation_id = %event.correlation_id, order_id = %event.order_id, kind = event.body.kind().as_str());
+                results.push(self.apply(conn, event).instrument(span).await);
+            }
+            results
+        }
+    }
 }
 
 /// Tuning of a consumer.
@@ -134,6 +154,8 @@ pub struct ConsumerState<H> {
     conn: Option<ConnectionManager>,
     own_pending: bool,
     last_claim: Instant,
+    /// Entries applied and not acknowledged yet (sent with the next read).
+    acks: Vec<String>,
 }
 
 impl<H: EventHandler> Actor for StreamConsumer<H> {
@@ -152,7 +174,22 @@ impl<H: EventHandler> Actor for StreamConsumer<H> {
             conn: None,
             own_pending: true,
             last_claim: Instant::now(),
+            acks: Vec::new(),
         })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // What was applied is acknowledged now rather than redelivered after
+        // the restart (best effort: it is idempotent either way).
+        if let Some(conn) = state.conn.as_mut() {
+            let acks = std::mem::take(&mut state.acks);
+            let _ = bus::ack(conn, bus::EVENTS_STREAM, &state.args.group, &acks).await;
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -171,6 +208,8 @@ impl<H: EventHandler> Actor for StreamConsumer<H> {
             Err(e) => {
                 tracing::warn!(group = %state.args.group, error = %e, "consumer poll failed; retrying");
                 state.conn = None;
+                // Unacknowledged entries stay pending and come back.
+                state.acks.clear();
                 myself.send_after(Duration::from_millis(500), || ConsumerMsg::Poll);
             }
         }
@@ -195,6 +234,8 @@ async fn poll<H: EventHandler>(state: &mut ConsumerState<H>) -> Result<bool, Str
         return Ok(false);
     };
     let stream = bus::EVENTS_STREAM;
+    let acks = std::mem::take(&mut state.acks);
+    let acked_before = acks.len();
     let entries = if state.own_pending {
         let e = bus::read_group(
             conn,
@@ -204,6 +245,7 @@ async fn poll<H: EventHandler>(state: &mut ConsumerState<H>) -> Result<bool, Str
             "0",
             args.config.batch,
             0,
+            &acks,
         )
         .await
         .map_err(|e| e.to_string())?;
@@ -213,6 +255,9 @@ async fn poll<H: EventHandler>(state: &mut ConsumerState<H>) -> Result<bool, Str
         e
     } else if state.last_claim.elapsed() >= args.config.claim_every {
         state.last_claim = Instant::now();
+        bus::ack(conn, stream, &args.group, &acks)
+            .await
+            .map_err(|e| e.to_string())?;
         let claimed = bus::autoclaim(
             conn,
             stream,
@@ -236,38 +281,58 @@ async fn poll<H: EventHandler>(state: &mut ConsumerState<H>) -> Result<bool, Str
             ">",
             args.config.batch,
             args.config.block.as_millis() as u64,
+            &acks,
         )
         .await
         .map_err(|e| e.to_string())?
     };
-    let mut acked = Vec::new();
-    let mut all_ok = true;
+    if acked_before > 0 {
+        super::metrics::add(
+            "kukka_events_applied_total",
+            &[("group", &args.group)],
+            acked_before as f64,
+        );
+    }
+    // Sort the entries: skipped (acknowledged unread), poison, or to apply.
+    let mut failed: Vec<(bus::Delivered, HandlerError)> = Vec::new();
+    let mut to_apply: Vec<(bus::Delivered, Envelope)> = Vec::new();
     for entry in entries {
-        let result = match &entry.event {
+        let decoded = match &entry.event {
             Ok(se) => match EventKind::parse(&se.kind) {
                 None => Err(HandlerError::Poison(format!(
                     "unknown event type {}",
                     se.kind
                 ))),
-                Some(kind) if !args.handler.wants(kind) => Ok(()),
-                Some(kind) => match Envelope::from_stream_event(se) {
-                    Ok(env) => {
-                        let span = tracing::info_span!("apply", group = %args.group, correlation_id = %env.correlation_id, order_id = %env.order_id, kind = kind.as_str());
-                        args.handler.apply(conn, env).instrument(span).await
-                    }
-                    Err(e) => Err(HandlerError::Poison(format!("undecodable event: {e}"))),
-                },
+                Some(kind) if !args.handler.wants(kind) => Ok(None),
+                Some(_) => Envelope::from_stream_event(se)
+                    .map(Some)
+                    .map_err(|e| HandlerError::Poison(format!("undecodable event: {e}"))),
             },
             Err(e) => Err(HandlerError::Poison(e.clone())),
         };
-        let error = match result {
-            Ok(()) => {
-                acked.push(entry.entry_id.clone());
-                continue;
+        match decoded {
+            Ok(None) => state.acks.push(entry.entry_id.clone()),
+            Ok(Some(env)) => to_apply.push((entry, env)),
+            Err(e) => failed.push((entry, e)),
+        }
+    }
+    if !to_apply.is_empty() {
+        let span = tracing::info_span!("apply_batch", group = %args.group, events = to_apply.len());
+        let (entries, events): (Vec<_>, Vec<_>) = to_apply.into_iter().unzip();
+        let results = args
+            .handler
+            .apply_batch(conn, events)
+            .instrument(span)
+            .await;
+        for (entry, result) in entries.into_iter().zip(results) {
+            match result {
+                Ok(()) => state.acks.push(entry.entry_id.clone()),
+                Err(e) => failed.push((entry, e)),
             }
-            Err(e) => e,
-        };
-        all_ok = false;
+        }
+    }
+    let all_ok = failed.is_empty();
+    for (entry, error) in failed {
         let dead = match &error {
             HandlerError::Poison(_) => true,
             HandlerError::Retry(_) => {
@@ -294,22 +359,11 @@ async fn poll<H: EventHandler>(state: &mut ConsumerState<H>) -> Result<bool, Str
             bus::dead_letter(conn, stream, &args.group, &entry, &error.to_string())
                 .await
                 .map_err(|e| e.to_string())?;
-            crate::runtime::metrics::inc(
+            super::metrics::inc(
                 "kukka_events_dead_lettered_total",
                 &[("group", &args.group)],
             );
         }
-    }
-    let n = acked.len();
-    bus::ack(conn, stream, &args.group, &acked)
-        .await
-        .map_err(|e| e.to_string())?;
-    if n > 0 {
-        crate::runtime::metrics::add(
-            "kukka_events_applied_total",
-            &[("group", &args.group)],
-            n as f64,
-        );
     }
     Ok(all_ok)
 }

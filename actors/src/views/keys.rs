@@ -1,29 +1,22 @@
 //! The read models' Redis keys, and reading their hashes as JSON values.
 //!
-//! Each view entry is a hash per order listed in an index (a sorted set
-//! whose members sort by creation time and end with the order id).
+//! MyPage and OrderDetails are two shapes of one hash per order
+//! ([`view_key`]), listed once in [`VIEW_INDEX`] (a sorted set whose members
+//! sort by creation time and end with the order id): one merge per event
+//! keeps both up to date.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
-/// Key prefix of an order's MyPage hash (`kukka:mypage:<order id>`).
-pub const MY_PAGE_KEY_PREFIX: &str = "kukka:mypage:";
-/// Key prefix of an order's OrderDetails hash.
-pub const ORDER_DETAILS_KEY_PREFIX: &str = "kukka:orderdetail:";
-/// Index of MyPage entries.
-pub const MY_PAGE_INDEX: &str = "kukka:mypages";
-/// Index of OrderDetails entries.
-pub const ORDER_DETAILS_INDEX: &str = "kukka:orderdetails";
+/// Key prefix of an order's view hash (`kukka:view:<order id>`).
+pub const VIEW_KEY_PREFIX: &str = "kukka:view:";
+/// Index of every order's view.
+pub const VIEW_INDEX: &str = "kukka:views";
 
-/// Hash key of an order's MyPage entry.
-pub fn my_page_key(order_id: &str) -> String {
-    format!("{MY_PAGE_KEY_PREFIX}{order_id}")
-}
-
-/// Hash key of an order's OrderDetails entry.
-pub fn order_details_key(order_id: &str) -> String {
-    format!("{ORDER_DETAILS_KEY_PREFIX}{order_id}")
+/// Hash key of an order's view (MyPage and OrderDetails).
+pub fn view_key(order_id: &str) -> String {
+    format!("{VIEW_KEY_PREFIX}{order_id}")
 }
 
 /// Index member of an entry: sorts by creation time, ends with the order

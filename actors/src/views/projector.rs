@@ -1,19 +1,22 @@
 //! The read models' projector (CQRS): MyPage (the customer's view) and
-//! OrderDetails (the shop owner's), built from events only, in consumer
-//! group [`CONSUMER_GROUP`].
+//! OrderDetails (the shop owner's), both shapes of one hash per order,
+//! built from events only, in consumer group [`CONSUMER_GROUP`].
 //!
 //! Each event becomes a rank-guarded merge (`kukka_storage::views::merge`):
 //! facts are written once, each status only moves forward (the ranks are
 //! the status types' own, e.g. [`OrderStatus::rank`]). So replaying the
 //! stream, receiving an event twice, or receiving events out of order all
-//! end in the same views, without a table of applied event ids.
+//! end in the same views, without a table of applied event ids. A batch of
+//! events is applied as one merge per order, all in one round trip; merging
+//! updates never changes what they do, so the views are the same as if each
+//! event had been applied alone.
 
-use kukka_storage::views::{self, FieldUpdate};
+use std::collections::HashMap;
+
+use kukka_storage::views::{self, FieldUpdate, Merge};
 use redis::aio::ConnectionManager;
 
-use super::keys::{
-    index_member, my_page_key, order_details_key, MY_PAGE_INDEX, ORDER_DETAILS_INDEX,
-};
+use super::keys::{index_member, view_key, VIEW_INDEX};
 use crate::{
     events::{Envelope, EventBody, EventKind},
     order::model::OrderStatus,
@@ -24,97 +27,107 @@ use crate::{
 /// The projector's consumer group.
 pub const CONSUMER_GROUP: &str = "views";
 
-/// One merge: the hash, its index, the index member (when the event creates
-/// the entry) and the field updates.
-pub type Merge = (String, &'static str, Option<String>, Vec<FieldUpdate>);
-
 /// Projects events into MyPage and OrderDetails.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ViewProjector;
 
-fn ranked(field: &str, name: &str, rank: u32) -> Vec<FieldUpdate> {
-    vec![FieldUpdate::ranked(field, name, rank)]
-}
-
 impl ViewProjector {
-    /// The merges one event causes.
-    pub fn updates_for(event: &Envelope) -> Vec<Merge> {
+    /// The merge one event causes, if any.
+    pub fn merge_for(event: &Envelope) -> Option<Merge> {
         let id = event.order_id.to_string();
-        let mp = my_page_key(&id);
-        let od = order_details_key(&id);
-        match &event.body {
+        let at = event.occurred_at.as_str();
+        let ranked =
+            |field: &str, name: &str, rank: u32| vec![FieldUpdate::ranked(field, name, rank, at)];
+        let (member, updates) = match &event.body {
             EventBody::OrderPlaced {
                 line, created_at, ..
             } => {
-                let facts = vec![
-                    FieldUpdate::fact("orderId", id.as_str()),
-                    FieldUpdate::fact("customerName", line.customer_name.as_str()),
-                    FieldUpdate::fact("phoneNumber", line.phone_number.as_str()),
-                    FieldUpdate::fact("address", line.address.as_str()),
-                    FieldUpdate::fact("flowerType", line.flower_type.as_str()),
-                    FieldUpdate::fact("qty", line.qty.to_string()),
-                    FieldUpdate::fact("price", line.price.to_string()),
-                    FieldUpdate::fact("createdAt", created_at.as_str()),
-                ];
-                let member = Some(index_member(created_at, &id));
-                let mut mine = facts.clone();
                 let s = OrderStatus::Ordered;
-                mine.extend(ranked("orderStatus", s.as_str(), s.rank()));
-                vec![
-                    (mp, MY_PAGE_INDEX, member.clone(), mine),
-                    (od, ORDER_DETAILS_INDEX, member, facts),
-                ]
+                let updates = vec![
+                    FieldUpdate::fact("orderId", id.as_str(), at),
+                    FieldUpdate::fact("customerName", line.customer_name.as_str(), at),
+                    FieldUpdate::fact("phoneNumber", line.phone_number.as_str(), at),
+                    FieldUpdate::fact("address", line.address.as_str(), at),
+                    FieldUpdate::fact("flowerType", line.flower_type.as_str(), at),
+                    FieldUpdate::fact("qty", line.qty.to_string(), at),
+                    FieldUpdate::fact("price", line.price.to_string(), at),
+                    FieldUpdate::fact("createdAt", created_at.as_str(), at),
+                    FieldUpdate::ranked("orderStatus", s.as_str(), s.rank(), at),
+                ];
+                (Some(index_member(created_at, &id)), updates)
             }
             EventBody::OrderCancelled => {
                 let s = OrderStatus::OrderCancelled;
-                vec![(
-                    mp,
-                    MY_PAGE_INDEX,
-                    None,
-                    ranked("orderStatus", s.as_str(), s.rank()),
-                )]
+                (None, ranked("orderStatus", s.as_str(), s.rank()))
             }
-            EventBody::PaymentConfirmed { .. } | EventBody::PaymentCancelled { .. } => {
-                let s = if matches!(event.body, EventBody::PaymentConfirmed { .. }) {
-                    PaymentStatus::PaymentConfirmed
-                } else {
-                    PaymentStatus::PaymentCancelled
-                };
-                vec![(
-                    mp,
-                    MY_PAGE_INDEX,
-                    None,
-                    ranked("paymentStatus", s.as_str(), s.rank()),
-                )]
+            EventBody::PaymentConfirmed { .. } => {
+                let s = PaymentStatus::PaymentConfirmed;
+                (None, ranked("paymentStatus", s.as_str(), s.rank()))
             }
-            EventBody::DeliveryChanged { status } => {
-                let u = ranked("deliveryStatus", status.as_str(), status.rank());
-                vec![
-                    (mp, MY_PAGE_INDEX, None, u.clone()),
-                    (od, ORDER_DETAILS_INDEX, None, u),
-                ]
+            EventBody::PaymentCancelled { .. } => {
+                let s = PaymentStatus::PaymentCancelled;
+                (None, ranked("paymentStatus", s.as_str(), s.rank()))
             }
-            EventBody::OrderRejected { .. } => Vec::new(),
-        }
+            EventBody::DeliveryChanged { status } => (
+                None,
+                ranked("deliveryStatus", status.as_str(), status.rank()),
+            ),
+            EventBody::OrderRejected { .. } => return None,
+        };
+        Some(Merge {
+            key: view_key(&id),
+            index: VIEW_INDEX.to_string(),
+            index_member: member,
+            updates,
+        })
     }
 
-    /// Applies one event's merges.
+    /// The merges of a batch: one per order, its events' updates in order;
+    /// and for each event, the merge that carries it.
+    pub fn merges_for(events: &[Envelope]) -> (Vec<Merge>, Vec<Option<usize>>) {
+        let mut merges: Vec<Merge> = Vec::new();
+        let mut by_key: HashMap<String, usize> = HashMap::new();
+        let mut carried_by = Vec::with_capacity(events.len());
+        for event in events {
+            let Some(m) = Self::merge_for(event) else {
+                carried_by.push(None);
+                continue;
+            };
+            let i = *by_key.entry(m.key.clone()).or_insert_with(|| {
+                merges.push(Merge {
+                    updates: Vec::new(),
+                    index_member: None,
+                    ..m.clone()
+                });
+                merges.len() - 1
+            });
+            let into = &mut merges[i];
+            into.updates.extend(m.updates);
+            if m.index_member.is_some() {
+                into.index_member = m.index_member;
+            }
+            carried_by.push(Some(i));
+        }
+        (merges, carried_by)
+    }
+
+    /// Applies a batch of events; one result per event.
     pub async fn project(
         conn: &mut ConnectionManager,
-        event: &Envelope,
-    ) -> Result<(), kukka_storage::StorageError> {
-        for (key, index, member, updates) in Self::updates_for(event) {
-            views::merge(
-                conn,
-                &key,
-                index,
-                member.as_deref(),
-                &event.occurred_at,
-                &updates,
-            )
-            .await?;
-        }
-        Ok(())
+        events: &[Envelope],
+    ) -> Result<Vec<Result<(), kukka_storage::StorageError>>, kukka_storage::StorageError> {
+        let (merges, carried_by) = Self::merges_for(events);
+        let results = views::merge_many(conn, &merges).await?;
+        Ok(carried_by
+            .into_iter()
+            .map(|m| match m {
+                None => Ok(()),
+                Some(i) => match &results[i] {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(kukka_storage::StorageError::Transaction(e.to_string())),
+                },
+            })
+            .collect())
     }
 }
 
@@ -128,7 +141,25 @@ impl EventHandler for ViewProjector {
         conn: &mut ConnectionManager,
         event: Envelope,
     ) -> Result<(), HandlerError> {
-        Ok(Self::project(conn, &event).await?)
+        let mut results = self.apply_batch(conn, vec![event]).await;
+        results.pop().unwrap_or(Ok(()))
+    }
+
+    async fn apply_batch(
+        &self,
+        conn: &mut ConnectionManager,
+        events: Vec<Envelope>,
+    ) -> Vec<Result<(), HandlerError>> {
+        match Self::project(conn, &events).await {
+            Ok(results) => results
+                .into_iter()
+                .map(|r| r.map_err(|e| HandlerError::Retry(e.to_string())))
+                .collect(),
+            Err(e) => events
+                .iter()
+                .map(|_| Err(HandlerError::Retry(e.to_string())))
+                .collect(),
+        }
     }
 }
 
@@ -140,15 +171,14 @@ mod tests {
         order::{id::OrderId, model::OrderLine},
     };
 
-    fn id() -> OrderId {
-        OrderId::new(0, 1)
+    fn id(seq: u64) -> OrderId {
+        OrderId::new(0, seq)
     }
 
-    #[test]
-    fn placed_orders_fill_both_views_and_statuses_carry_ranks() {
-        let placed = Envelope::new(
+    fn placed(seq: u64) -> Envelope {
+        Envelope::new(
             "c",
-            id(),
+            id(seq),
             EventBody::OrderPlaced {
                 line: OrderLine {
                     customer_name: "KIM".into(),
@@ -161,50 +191,60 @@ mod tests {
                 payment_id: "p".into(),
                 created_at: "2026-01-01T00:00:00.000Z".into(),
             },
-        );
-        let u = ViewProjector::updates_for(&placed);
-        assert_eq!(u.len(), 2);
-        assert_eq!(u[0].0, my_page_key("0-1"));
-        assert_eq!(u[0].2.as_deref(), Some("2026-01-01T00:00:00.000Z|0-1"));
-        assert!(u[0]
-            .3
-            .contains(&FieldUpdate::ranked("orderStatus", "Ordered", 1)));
-        assert!(
-            !u[1].3.iter().any(|f| f.field == "orderStatus"),
-            "the owner's view has no order status"
-        );
+        )
+    }
 
-        let cancelled = Envelope::new("c", id(), EventBody::OrderCancelled);
+    #[test]
+    fn placed_orders_list_the_view_and_statuses_carry_ranks() {
+        let e = placed(1);
+        let m = ViewProjector::merge_for(&e).expect("merge");
+        assert_eq!(m.key, view_key("0-1"));
         assert_eq!(
-            ViewProjector::updates_for(&cancelled)[0].3,
-            vec![FieldUpdate::ranked("orderStatus", "OrderCancelled", 2)]
+            m.index_member.as_deref(),
+            Some("2026-01-01T00:00:00.000Z|0-1")
         );
-        let refunded = Envelope::new(
-            "c",
-            id(),
-            EventBody::PaymentCancelled {
-                payment_id: "p".into(),
-            },
-        );
-        assert_eq!(
-            ViewProjector::updates_for(&refunded)[0].3,
-            vec![FieldUpdate::ranked("paymentStatus", "PaymentCancelled", 2)]
-        );
+        assert!(m.updates.contains(&FieldUpdate::ranked(
+            "orderStatus",
+            "Ordered",
+            1,
+            &e.occurred_at
+        )));
+        let cancelled = Envelope::new("c", id(1), EventBody::OrderCancelled);
+        let m = ViewProjector::merge_for(&cancelled).expect("merge");
+        assert_eq!(m.updates[0].rank, 2);
+        assert_eq!(m.index_member, None);
         let delivered = Envelope::new(
             "c",
-            id(),
+            id(1),
             EventBody::DeliveryChanged {
                 status: DeliveryStatus::Delivered,
             },
         );
-        let du = ViewProjector::updates_for(&delivered);
-        assert_eq!(du.len(), 2);
-        assert_eq!(du[1].3[0].rank, 3);
-        assert!(ViewProjector::updates_for(&Envelope::new(
+        assert_eq!(
+            ViewProjector::merge_for(&delivered).expect("merge").updates[0].rank,
+            3
+        );
+        let rejected = Envelope::new("c", id(1), EventBody::OrderRejected { reason: "t".into() });
+        assert!(ViewProjector::merge_for(&rejected).is_none());
+    }
+
+    #[test]
+    fn a_batch_is_one_merge_per_order_with_every_update_in_order() {
+        let paid = Envelope::new(
             "c",
-            id(),
-            EventBody::OrderRejected { reason: "t".into() }
-        ))
-        .is_empty());
+            id(1),
+            EventBody::PaymentConfirmed {
+                payment_id: "p".into(),
+                amount: 1,
+            },
+        );
+        let rejected = Envelope::new("c", id(3), EventBody::OrderRejected { reason: "t".into() });
+        let events = vec![paid, placed(2), placed(1), rejected];
+        let (merges, carried_by) = ViewProjector::merges_for(&events);
+        assert_eq!(merges.len(), 2);
+        assert_eq!(carried_by, vec![Some(0), Some(1), Some(0), None]);
+        assert_eq!(merges[0].updates[0].field, "paymentStatus");
+        assert_eq!(merges[0].updates.len(), 10);
+        assert!(merges[0].index_member.is_some(), "the order's own member");
     }
 }

@@ -7,10 +7,7 @@ use kukka_storage::{page::Page, views, StorageError};
 use redis::aio::ConnectionManager;
 use serde_json::{json, Value};
 
-use super::keys::{
-    my_page_key, num, order_details_key, order_id_of_member, text, MY_PAGE_INDEX,
-    ORDER_DETAILS_INDEX,
-};
+use super::keys::{num, order_id_of_member, text, view_key, VIEW_INDEX};
 use crate::delivery::store::{delivery_json, delivery_key, DELIVERY_INDEX};
 
 /// A MyPage hash as the contract's JSON; `None` until the order itself was
@@ -61,16 +58,14 @@ pub enum Collection {
 impl Collection {
     fn index(self) -> &'static str {
         match self {
-            Self::MyPages => MY_PAGE_INDEX,
-            Self::OrderDetails => ORDER_DETAILS_INDEX,
+            Self::MyPages | Self::OrderDetails => VIEW_INDEX,
             Self::Deliveries => DELIVERY_INDEX,
         }
     }
 
     fn key(self, order_id: &str) -> String {
         match self {
-            Self::MyPages => my_page_key(order_id),
-            Self::OrderDetails => order_details_key(order_id),
+            Self::MyPages | Self::OrderDetails => view_key(order_id),
             Self::Deliveries => delivery_key(order_id),
         }
     }

@@ -1,10 +1,11 @@
-//! The read models end in the same state whatever order events arrive in,
-//! and however often.
+//! The read models (and deliveries) end in the same state whatever order
+//! events arrive in, however often, and however they are batched.
 
 use kukka_actors::{
-    delivery::model::DeliveryStatus,
+    delivery::{model::DeliveryStatus, on_events::DeliveryHandler},
     events::{Envelope, EventBody},
     order::{id::OrderId, model::OrderLine},
+    runtime::consumer::EventHandler,
     views::{projector::ViewProjector, reads::Collection},
 };
 
@@ -45,14 +46,21 @@ fn saga(order_id: OrderId) -> Vec<Envelope> {
     ]
 }
 
-async fn project(events: &[Envelope]) -> (serde_json::Value, serde_json::Value) {
+/// Projects `events` in batches of `batch` into a fresh Redis; MyPage and
+/// OrderDetails of order 0-1.
+async fn project_in(events: &[Envelope], batch: usize) -> (serde_json::Value, serde_json::Value) {
     let redis = RedisServer::start().await;
     let mut conn =
         kukka_storage::redis_conn::connect(&redis.url, std::time::Duration::from_secs(2))
             .await
             .expect("connect");
-    for e in events {
-        ViewProjector::project(&mut conn, e).await.expect("apply");
+    for chunk in events.chunks(batch) {
+        for result in ViewProjector::project(&mut conn, chunk)
+            .await
+            .expect("apply")
+        {
+            result.expect("applied");
+        }
     }
     let page = Collection::MyPages
         .get(&mut conn, "0-1")
@@ -65,6 +73,14 @@ async fn project(events: &[Envelope]) -> (serde_json::Value, serde_json::Value) 
         .expect("read")
         .expect("details");
     (page, details)
+}
+
+/// One event at a time, and all in one batch: the same views either way.
+async fn project(events: &[Envelope]) -> (serde_json::Value, serde_json::Value) {
+    let one_by_one = project_in(events, 1).await;
+    let batched = project_in(events, events.len()).await;
+    assert_eq!(one_by_one, batched, "batching changes nothing");
+    one_by_one
 }
 
 #[tokio::test]
@@ -93,4 +109,32 @@ async fn views_converge_for_any_order_and_duplicates_of_events() {
         in_order,
         "shuffled and duplicated"
     );
+}
+
+/// The delivery of order 0-1 after `events` were applied in one batch.
+async fn delivery_after(events: Vec<Envelope>) -> serde_json::Value {
+    let redis = RedisServer::start().await;
+    let mut conn =
+        kukka_storage::redis_conn::connect(&redis.url, std::time::Duration::from_secs(2))
+            .await
+            .expect("connect");
+    for r in DeliveryHandler.apply_batch(&mut conn, events).await {
+        r.expect("applied");
+    }
+    Collection::Deliveries
+        .get(&mut conn, "0-1")
+        .await
+        .expect("read")
+        .expect("delivery")
+}
+
+#[tokio::test]
+async fn a_refund_cancels_the_delivery_wherever_it_stands_in_a_batch() {
+    let events = saga(OrderId::new(0, 1));
+    let (placed, refunded) = (events[1].clone(), events[6].clone());
+    let after = delivery_after(vec![placed.clone(), refunded.clone()]).await;
+    assert_eq!(after["status"], "DeliveryCancelled", "{after}");
+    // The refund first (replicas apply in parallel), then the order.
+    let before = delivery_after(vec![refunded, placed]).await;
+    assert_eq!(before["status"], "DeliveryCancelled", "{before}");
 }
