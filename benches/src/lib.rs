@@ -26,10 +26,12 @@
 //! - [`plot`]: latency and throughput over time as SVG.
 //! - [`spawn`]: starting and stopping `kukka up` for `--spawn`.
 //! - [`baseline`]: the `kukka-baseline` server.
+//! - [`ceiling`]: `kukka-consumer-ceiling`, one consumer's own ceiling.
 //! - [`error`]: the crate's error type, [`BenchError`].
 
 pub mod args;
 pub mod baseline;
+pub mod ceiling;
 pub mod error;
 pub mod lag;
 pub mod load;

@@ -103,13 +103,6 @@ where
     }
 }
 
-/// A committed batch on its way to the disk.
-struct Committed {
-    jobs: Vec<Box<dyn Job>>,
-    /// The highest outbox key after this batch.
-    outbox_high: u64,
-}
-
 /// Test hooks on the flusher (armed through a node's test faults).
 #[derive(Debug, Default)]
 struct FlushHooks {
@@ -146,20 +139,20 @@ impl Committer {
         outbox: sled::Tree,
     ) -> Result<Self, StorageError> {
         let (jobs_tx, jobs_rx) = mpsc::unbounded_channel();
-        let (batches_tx, batches_rx) = mpsc::unbounded_channel();
         let recovered = last_key(&outbox)?;
         let (durable_tx, durable) = watch::channel(recovered);
         let (failed_tx, failed) = watch::channel(None);
         let hooks = Arc::new(FlushHooks::default());
+        let flusher = Flusher {
+            durable: durable_tx,
+            failed: failed_tx,
+            hooks: hooks.clone(),
+            poisoned: None,
+        };
         std::thread::Builder::new()
             .name("sled-committer".into())
-            .spawn(move || commit_loop(jobs_rx, trees, outbox, batches_tx))
+            .spawn(move || commit_loop(db, jobs_rx, trees, outbox, flusher))
             .map_err(|e| StorageError::Transaction(format!("cannot start the committer: {e}")))?;
-        let flush_hooks = hooks.clone();
-        std::thread::Builder::new()
-            .name("sled-flusher".into())
-            .spawn(move || flush_loop(db, batches_rx, durable_tx, failed_tx, flush_hooks))
-            .map_err(|e| StorageError::Transaction(format!("cannot start the flusher: {e}")))?;
         Ok(Self {
             jobs: jobs_tx,
             durable,
@@ -231,18 +224,25 @@ pub(crate) fn key_of(bytes: &[u8]) -> u64 {
 }
 
 fn commit_loop(
+    db: sled::Db,
     mut jobs: mpsc::UnboundedReceiver<Box<dyn Job>>,
     trees: Arc<RwLock<Vec<sled::Tree>>>,
     outbox: sled::Tree,
-    batches: mpsc::UnboundedSender<Committed>,
+    flusher: Flusher,
 ) {
+    let mut flusher = flusher;
     while let Some(first) = jobs.blocking_recv() {
+        // Everything that arrived while the last batch was being flushed.
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
             }
+        }
+        if let Some(reason) = &flusher.poisoned {
+            fail_all_poisoned(batch, reason);
+            continue;
         }
         let trees = match trees.read() {
             Ok(t) => t.clone(),
@@ -264,17 +264,7 @@ fn commit_loop(
             .map_err(StorageError::from)
             .and_then(|()| last_key(&outbox))
         {
-            Ok(outbox_high) => {
-                if batches
-                    .send(Committed {
-                        jobs: batch,
-                        outbox_high,
-                    })
-                    .is_err()
-                {
-                    return;
-                }
-            }
+            Ok(outbox_high) => flusher.flush(&db, batch, outbox_high),
             Err(e) => {
                 tracing::error!(error = %e, "a batch of changes failed to commit");
                 for job in batch {
@@ -291,29 +281,21 @@ fn fail_all(batch: Vec<Box<dyn Job>>, reason: &str) {
     }
 }
 
-fn flush_loop(
-    db: sled::Db,
-    mut batches: mpsc::UnboundedReceiver<Committed>,
+/// Makes committed batches durable and publishes the watermark.
+struct Flusher {
     durable: watch::Sender<u64>,
     failed: watch::Sender<Option<String>>,
     hooks: Arc<FlushHooks>,
-) {
-    let mut poisoned: Option<String> = None;
-    while let Some(first) = batches.blocking_recv() {
-        let mut waiting = vec![first];
-        while let Ok(more) = batches.try_recv() {
-            waiting.push(more);
-        }
-        if let Some(reason) = &poisoned {
-            for c in waiting {
-                fail_all_poisoned(c.jobs, reason);
-            }
-            continue;
-        }
-        while hooks.hold.load(Ordering::SeqCst) {
+    poisoned: Option<String>,
+}
+
+impl Flusher {
+    fn flush(&mut self, db: &sled::Db, jobs: Vec<Box<dyn Job>>, outbox_high: u64) {
+        while self.hooks.hold.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(10));
         }
-        let injected = hooks
+        let injected = self
+            .hooks
             .fail
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok();
@@ -324,26 +306,21 @@ fn flush_loop(
         };
         match result {
             Ok(()) => {
-                let high = waiting.iter().map(|c| c.outbox_high).max().unwrap_or(0);
-                durable.send_if_modified(|w| {
-                    let moved = high > *w;
-                    *w = (*w).max(high);
+                self.durable.send_if_modified(|w| {
+                    let moved = outbox_high > *w;
+                    *w = (*w).max(outbox_high);
                     moved
                 });
-                for c in waiting {
-                    for job in c.jobs {
-                        job.finish(Ok(()));
-                    }
+                for job in jobs {
+                    job.finish(Ok(()));
                 }
             }
             Err(reason) => {
                 tracing::error!(%reason, "sled flush failed: nothing more is acknowledged or published");
                 let reason = format!("flush failed: {reason}");
-                for c in waiting {
-                    fail_all_poisoned(c.jobs, &reason);
-                }
-                let _ = failed.send(Some(reason.clone()));
-                poisoned = Some(reason);
+                fail_all_poisoned(jobs, &reason);
+                let _ = self.failed.send(Some(reason.clone()));
+                self.poisoned = Some(reason);
             }
         }
     }
