@@ -337,8 +337,9 @@ pub struct UpArgs {
     #[arg(long, env = "KUKKA_OWNER_TOKEN", hide_env_values = true)]
     pub owner_token: Option<String>,
     /// Keep the children's output in `logs/<name>.log` only, instead of
-    /// also showing it on stdout behind each child's name.
-    #[arg(long, env = "KUKKA_QUIET", default_value_t = false)]
+    /// also showing it on stdout behind each child's name
+    /// (`KUKKA_QUIET=1`, `true`, `yes` or `on`).
+    #[arg(long, env = "KUKKA_QUIET", value_parser = clap::builder::BoolishValueParser::new())]
     pub quiet: bool,
 }
 

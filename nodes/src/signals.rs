@@ -104,10 +104,7 @@ mod tests {
         assert!(!send(0, libc::SIGTERM), "pid 0 is a process group");
         assert!(!send(u32::MAX, libc::SIGTERM), "does not fit a pid");
         assert!(!send_group(1, libc::SIGTERM), "never init's group");
-        assert!(
-            !send(std::process::id(), libc::SIGSEGV),
-            "not in the table"
-        );
+        assert!(!send(std::process::id(), libc::SIGSEGV), "not in the table");
     }
 
     #[test]

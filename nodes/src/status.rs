@@ -56,7 +56,10 @@ pub async fn run(args: StatusArgs) -> anyhow::Result<u8> {
     }
     let children = read_children(dir).await;
     if children.is_empty() {
-        println!("no children (no run files in {})", dir.join("run").display());
+        println!(
+            "no children (no run files in {})",
+            dir.join("run").display()
+        );
         return Ok(1);
     }
     print!("{}", table(&children));
@@ -102,12 +105,7 @@ pub async fn read_children(dir: &Path) -> Vec<ChildStatus> {
             }
         }
     }
-    let rank = |role: &str| {
-        ROLES
-            .iter()
-            .position(|r| *r == role)
-            .map_or(0, |i| i + 1)
-    };
+    let rank = |role: &str| ROLES.iter().position(|r| *r == role).map_or(0, |i| i + 1);
     files.sort_by(|(an, a), (bn, b)| {
         let (ar, br) = (role_of(an, a), role_of(bn, b));
         (rank(&ar), a["shard"].as_u64(), an).cmp(&(rank(&br), b["shard"].as_u64(), bn))
@@ -273,7 +271,9 @@ mod tests {
         let found = read_children(dir.path()).await;
         let names: Vec<&str> = found.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["redis", "order", "order-1", "edge"]);
-        assert!(found.iter().all(|c| !c.alive && !c.ok && c.health == "down"));
+        assert!(found
+            .iter()
+            .all(|c| !c.alive && !c.ok && c.health == "down"));
         assert_eq!(found[1].restarts, 2);
         assert_eq!(found[0].role, "redis");
     }

@@ -84,14 +84,16 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
         crate::telemetry::LogFormat::Json => "json",
     };
     let replicas = args.replicas.max(1);
-    let mut ports = ports::PortPool::default();
-    if args.edge_port != 0 {
-        for i in 0..replicas as u16 {
-            ports.hold(args.edge_port.saturating_add(i)).context(
-                "cannot listen on the edge port; stop what listens there, or pass --edge-port 0 for any free port",
-            )?;
-        }
-    }
+    // Fixed edge ports (`--edge-port P`: P, P+1, ...) are only avoided, not
+    // held: an edge that finds its port taken is restarted with backoff
+    // until the port is free, as before `--edge-port 0` existed.
+    let fixed_edge_ports: Vec<u16> = match args.edge_port {
+        0 => Vec::new(),
+        first => (0..replicas as u16)
+            .map(|i| first.saturating_add(i))
+            .collect(),
+    };
+    let mut ports = ports::PortPool::avoiding(&fixed_edge_ports);
     let plans = plan::plan(replicas, args.edge_port, || ports.take())?;
     let own_redis = args.redis_url.is_none();
     let mut names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();

@@ -147,8 +147,7 @@ fn copy_lines(
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = io::Read::take(&mut reader, MAX_LINE as u64)
-            .read_until(b'\n', &mut line)?;
+        let n = io::Read::take(&mut reader, MAX_LINE as u64).read_until(b'\n', &mut line)?;
         if n == 0 {
             return Ok(());
         }

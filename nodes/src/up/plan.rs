@@ -84,10 +84,14 @@ impl NodePlan {
 
     /// Every port it listens on.
     pub fn ports(&self) -> Vec<u16> {
-        [Some(self.cluster_port), Some(self.admin_port), self.http_port]
-            .into_iter()
-            .flatten()
-            .collect()
+        [
+            Some(self.cluster_port),
+            Some(self.admin_port),
+            self.http_port,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
     }
 
     /// `127.0.0.1:<public port>` of an edge.

@@ -5,8 +5,7 @@
 //! again at once. [`PortPool`] therefore keeps the ports it chose bound
 //! until they are released (just before the child that uses them starts),
 //! never chooses a port twice, and never chooses a port it was told to
-//! avoid or holds (the edge's HTTP port): the ports of one `kukka up` are
-//! distinct.
+//! avoid (fixed edge ports): the ports of one `kukka up` are distinct.
 
 use std::net::TcpListener;
 
@@ -49,19 +48,6 @@ impl PortPool {
         anyhow::bail!("cannot find a free port that is not in use")
     }
 
-    /// Binds `port` (one the user chose) and holds it like a chosen one
-    /// until released; an error if something else listens on it.
-    pub fn hold(&mut self, port: u16) -> anyhow::Result<()> {
-        if self.chosen.contains(&port) {
-            return Ok(());
-        }
-        let l = TcpListener::bind(("127.0.0.1", port))
-            .with_context(|| format!("port {port} is in use"))?;
-        self.chosen.push(port);
-        self.held.push((port, l));
-        Ok(())
-    }
-
     /// Unbinds `port` so that a child can listen on it.
     pub fn release(&mut self, port: u16) {
         self.held.retain(|(p, _)| *p != port);
@@ -86,17 +72,5 @@ mod tests {
         assert!(TcpListener::bind(("127.0.0.1", p)).is_err(), "held");
         pool.release(p);
         assert!(TcpListener::bind(("127.0.0.1", p)).is_ok(), "released");
-    }
-
-    #[test]
-    fn a_port_in_use_cannot_be_held() {
-        let busy = TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = busy.local_addr().expect("addr").port();
-        let mut pool = PortPool::default();
-        assert!(pool.hold(port).is_err());
-        drop(busy);
-        pool.hold(port).expect("free now");
-        assert!(TcpListener::bind(("127.0.0.1", port)).is_err(), "held");
-        assert_ne!(pool.take().expect("port"), port);
     }
 }
