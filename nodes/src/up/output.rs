@@ -11,7 +11,7 @@
 //! kept), read by a thread of its own line by line. A line is written to
 //! the log file with one `write` and handed to the terminal thread whole, so
 //! lines of different children never mix. The name is coloured only when
-//! stdout is a terminal (and `NO_COLOR` is unset).
+//! stdout is a terminal (and `NO_COLOR` is unset or empty).
 //!
 //! The log file is the record: it gets every line, and a child that writes
 //! faster than the disk takes it waits, as it would writing to the file
@@ -51,7 +51,8 @@ impl Output {
     /// width), their logs in `logs`; `quiet` keeps it in the files only.
     pub fn new(logs: &Path, names: &[&str], quiet: bool) -> io::Result<Output> {
         use std::io::IsTerminal;
-        let colour = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let colour =
+            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         Self::build(logs, names, quiet, colour)
     }
 
@@ -94,20 +95,27 @@ impl Output {
     }
 
     /// A line of `kukka up`'s own for stdout (even when quiet), e.g. the
-    /// address it is ready at. Never blocks.
+    /// address it is ready at. Never dropped (tools wait for it), and never
+    /// blocks the caller: a short-lived thread waits for room if the
+    /// terminal is behind. These lines are rare (one or two per run).
     pub fn say(&self, line: &str) {
         let mut bytes = line.as_bytes().to_vec();
         bytes.push(b'\n');
-        match &self.terminal {
-            Some(tx) => {
-                if tx.try_send(bytes).is_err() {
-                    self.dropped.fetch_add(1, Ordering::Relaxed);
+        let terminal = self.terminal.clone();
+        let spawned = std::thread::Builder::new()
+            .name("kukka-up-say".into())
+            .spawn(move || match terminal {
+                Some(tx) => {
+                    let _ = tx.send(bytes);
                 }
-            }
-            // Quiet: nothing else writes to stdout, so write it here.
-            None => {
-                let _ = io::stdout().lock().write_all(&bytes);
-            }
+                // Quiet: no terminal thread; nothing else writes to stdout.
+                None => {
+                    let mut out = io::stdout().lock();
+                    let _ = out.write_all(&bytes).and_then(|()| out.flush());
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot print to stdout: {line}");
         }
     }
 
@@ -126,7 +134,7 @@ impl Output {
         std::thread::Builder::new()
             .name(format!("kukka-up-log-{name}"))
             .spawn(move || {
-                if let Err(e) = copy_lines(pipe, log, &prefix, terminal.as_ref(), &dropped) {
+                if let Err(e) = copy_lines(&name, pipe, log, &prefix, terminal.as_ref(), &dropped) {
                     tracing::warn!(child = %name, error = %e, "cannot copy the child's output");
                 }
             })?;
@@ -137,6 +145,7 @@ impl Output {
 /// The pump: reads whole lines (at most [`MAX_LINE`] bytes each), writes
 /// each to `log` with one call, and offers it to the terminal.
 fn copy_lines(
+    name: &str,
     pipe: impl io::Read,
     mut log: impl Write,
     prefix: &[u8],
@@ -145,6 +154,7 @@ fn copy_lines(
 ) -> io::Result<()> {
     let mut reader = BufReader::with_capacity(64 * 1024, pipe);
     let mut line = Vec::new();
+    let mut log_failed = false;
     loop {
         line.clear();
         let n = io::Read::take(&mut reader, MAX_LINE as u64).read_until(b'\n', &mut line)?;
@@ -154,7 +164,14 @@ fn copy_lines(
         if line.last() != Some(&b'\n') {
             line.push(b'\n');
         }
-        log.write_all(&line)?;
+        // A log that cannot be written (disk full) must not stop the child:
+        // keep draining its pipe, say so once.
+        if let Err(e) = log.write_all(&line) {
+            if !log_failed {
+                log_failed = true;
+                tracing::error!(child = name, error = %e, "cannot write the child's log; its lines are lost while this lasts");
+            }
+        }
         if let Some(tx) = terminal {
             let mut shown = Vec::with_capacity(prefix.len() + line.len());
             shown.extend_from_slice(prefix);
@@ -204,7 +221,7 @@ mod tests {
         let mut log = Vec::new();
         let (tx, rx) = mpsc::sync_channel(16);
         let dropped = AtomicU64::new(0);
-        copy_lines(input, &mut log, b"order    | ", Some(&tx), &dropped).expect("copy");
+        copy_lines("t", input, &mut log, b"order    | ", Some(&tx), &dropped).expect("copy");
         assert_eq!(log, b"first\nsecond line\nno newline at the end\n");
         let shown: Vec<String> = rx
             .try_iter()
@@ -227,17 +244,57 @@ mod tests {
         let mut log = Vec::new();
         let (tx, rx) = mpsc::sync_channel(3);
         let dropped = AtomicU64::new(0);
-        copy_lines(input.as_bytes(), &mut log, b"p | ", Some(&tx), &dropped).expect("copy");
+        copy_lines(
+            "t",
+            input.as_bytes(),
+            &mut log,
+            b"p | ",
+            Some(&tx),
+            &dropped,
+        )
+        .expect("copy");
         assert_eq!(log, input.as_bytes());
         assert_eq!(rx.try_iter().count(), 3);
         assert_eq!(dropped.load(Ordering::Relaxed), 7);
     }
 
     #[test]
+    fn a_log_that_cannot_be_written_does_not_stop_the_pump() {
+        struct Full;
+        impl Write for Full {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk full"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let (tx, rx) = mpsc::sync_channel(16);
+        copy_lines(
+            "t",
+            b"a\nb\n".as_slice(),
+            Full,
+            b"",
+            Some(&tx),
+            &AtomicU64::new(0),
+        )
+        .expect("the pipe is drained");
+        assert_eq!(rx.try_iter().count(), 2, "the terminal still gets them");
+    }
+
+    #[test]
     fn an_overlong_line_is_passed_on_in_pieces() {
         let input = vec![b'a'; MAX_LINE + 10];
         let mut log = Vec::new();
-        copy_lines(input.as_slice(), &mut log, b"", None, &AtomicU64::new(0)).expect("copy");
+        copy_lines(
+            "t",
+            input.as_slice(),
+            &mut log,
+            b"",
+            None,
+            &AtomicU64::new(0),
+        )
+        .expect("copy");
         assert_eq!(log.len(), MAX_LINE + 10 + 2, "two pieces, each ended");
     }
 
