@@ -408,6 +408,14 @@ async fn children_die_with_a_killed_up_and_redis_keeps_its_private_password() {
         gone.is_some(),
         "still running after kukka up was killed: {alive:?}"
     );
+    // `kukka status` says so, and exits non-zero.
+    let (code, table) = status(d).await;
+    assert_eq!(code, 1, "{table}");
+    assert!(table.contains("no kukka up is running"), "{table}");
+    for name in CHILDREN {
+        let r = row(&table, name);
+        assert_eq!((r[3], r[4]), ("no", "down"), "{table}");
+    }
     // The password is in no log.
     let mut logs: Vec<PathBuf> = vec![up.stdout.clone(), up.stderr.clone()];
     logs.extend(
