@@ -37,19 +37,12 @@ pub mod spawner;
 use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use serde_json::json;
 
 use crate::{cli::UpArgs, signals};
 use process::{Launcher, Managed};
 
 /// Default owner token of a local system.
 pub const LOCAL_OWNER_TOKEN: &str = "owner-secret";
-
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
-        .unwrap_or(false)
-}
 
 /// Runs the system until SIGTERM/SIGINT. Exits 1 at once, starting
 /// nothing, when another `kukka up` holds the data dir.
@@ -110,31 +103,8 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
     let redis_url = match &args.redis_url {
         Some(url) => url.clone(),
         None => {
-            if !on_path("redis-server") {
-                anyhow::bail!(
-                    "redis-server is not on the PATH. Install it (Debian/Ubuntu: `sudo apt-get install -y redis-server`) or pass --redis-url"
-                );
-            }
-            let port = ports.take()?;
-            let redis_dir = redis::dir(&dir);
-            std::fs::create_dir_all(&redis_dir)?;
-            let password = redis::password(&redis_dir)?;
-            let config = redis::write_config(&redis_dir, port, &password)?;
-            let url = redis::url(port, &password);
-            let mut redis = Managed::new(
-                "redis",
-                0,
-                "redis-server".into(),
-                vec![config.to_string_lossy().into_owned()],
-                Vec::new(),
-                &dir,
-                json!({"role": "redis", "url": url}),
-                launcher.clone(),
-            );
-            ports.release(port);
-            redis.start().await?;
+            let (redis, url) = redis::start(&dir, &mut ports, launcher.clone()).await?;
             procs.push(redis);
-            probe::wait_for_redis(&url, Duration::from_secs(15)).await?;
             url
         }
     };

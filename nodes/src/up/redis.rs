@@ -1,4 +1,4 @@
-//! The private `redis-server` of `kukka up`, and its password.
+//! The private `redis-server` of `kukka up` ([`start`]), and its password.
 //!
 //! The password is 256 random bits (64 hex digits), made on the first
 //! `kukka up` in a data dir and kept in `<dir>/redis/password` (mode 0600),
@@ -15,9 +15,58 @@ use std::{
     io::{self, Read, Write},
     os::unix::fs::{OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
 };
 
 use anyhow::Context;
+use serde_json::json;
+
+use super::{
+    ports::PortPool,
+    process::{Launcher, Managed},
+};
+
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+/// Starts the private `redis-server` of data dir `data_dir` on a port from
+/// `ports` and waits until it answers; returns it and its URL (with the
+/// password).
+pub async fn start(
+    data_dir: &Path,
+    ports: &mut PortPool,
+    launcher: Arc<Launcher>,
+) -> anyhow::Result<(Managed, String)> {
+    if !on_path("redis-server") {
+        anyhow::bail!(
+            "redis-server is not on the PATH. Install it (Debian/Ubuntu: `sudo apt-get install -y redis-server`) or pass --redis-url"
+        );
+    }
+    let port = ports.take()?;
+    let redis_dir = dir(data_dir);
+    std::fs::create_dir_all(&redis_dir)?;
+    let password = password(&redis_dir)?;
+    let config = write_config(&redis_dir, port, &password)?;
+    let url = url(port, &password);
+    let mut redis = Managed::new(
+        "redis",
+        0,
+        "redis-server".into(),
+        vec![config.to_string_lossy().into_owned()],
+        Vec::new(),
+        data_dir,
+        json!({"role": "redis", "url": url}),
+        launcher,
+    );
+    ports.release(port);
+    redis.start().await?;
+    super::probe::wait_for_redis(&url, Duration::from_secs(15)).await?;
+    Ok((redis, url))
+}
 
 /// Random bytes in a password.
 const PASSWORD_BYTES: usize = 32;
