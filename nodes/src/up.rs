@@ -158,10 +158,11 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
                         None => format!("owner token `{LOCAL_OWNER_TOKEN}`"),
                         Some(_) => "owner token from KUKKA_OWNER_TOKEN".to_string(),
                     };
-                    launcher.output.say(&format!("kukka is ready at {edge_url} ({token})"));
+                    let mut lines = vec![format!("kukka is ready at {edge_url} ({token})")];
                     if edges.len() > 1 {
-                        launcher.output.say(&format!("more edges at {}", edges[1..].join(" ")));
+                        lines.push(format!("more edges at {}", edges[1..].join(" ")));
                     }
+                    launcher.output.say(&lines);
                     tracing::info!(url = %edge_url, "kukka is ready");
                 } else {
                     tracing::warn!(url = %edge_url, logs = %dir.join("logs").display(), "kukka is not ready after 60 s; see the logs");

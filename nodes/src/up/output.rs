@@ -94,13 +94,17 @@ impl Output {
         }
     }
 
-    /// A line of `kukka up`'s own for stdout (even when quiet), e.g. the
-    /// address it is ready at. Never dropped (tools wait for it), and never
-    /// blocks the caller: a short-lived thread waits for room if the
-    /// terminal is behind. These lines are rare (one or two per run).
-    pub fn say(&self, line: &str) {
-        let mut bytes = line.as_bytes().to_vec();
-        bytes.push(b'\n');
+    /// Lines of `kukka up`'s own for stdout (even when quiet), e.g. the
+    /// address it is ready at, written together and in order. Never dropped
+    /// (tools wait for them), and never blocks the caller: a short-lived
+    /// thread waits for room if the terminal is behind. They are rare (once
+    /// per run).
+    pub fn say(&self, lines: &[String]) {
+        let mut bytes = Vec::new();
+        for line in lines {
+            bytes.extend_from_slice(line.as_bytes());
+            bytes.push(b'\n');
+        }
         let terminal = self.terminal.clone();
         let spawned = std::thread::Builder::new()
             .name("kukka-up-say".into())
@@ -115,7 +119,7 @@ impl Output {
                 }
             });
         if let Err(e) = spawned {
-            tracing::warn!(error = %e, "cannot print to stdout: {line}");
+            tracing::warn!(error = %e, "cannot print to stdout: {}", lines.join(" / "));
         }
     }
 
