@@ -115,9 +115,15 @@ impl Managed {
             .is_some_and(|n| n as usize >= *sessions)
     }
 
-    /// Starts the process and writes its run file.
+    /// Starts the process and writes its run file. An error means nothing
+    /// was started; once the child runs, it is supervised whatever else
+    /// fails (a run file that cannot be written is logged).
     pub async fn start(&mut self) -> anyhow::Result<()> {
         let (reader, writer) = std::io::pipe()?;
+        // The log file is opened first: a child is never started without
+        // somewhere for its output to go. If the start fails, the pipe's
+        // write ends are dropped with the command and the pump ends.
+        self.launcher.output.pump(&self.name, self.index, reader)?;
         let mut command = super::child::command(&self.launcher.kukka, &self.program, &self.args);
         command
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -133,18 +139,25 @@ impl Managed {
             .spawn(command)
             .await
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", self.name))?;
-        self.launcher.output.pump(&self.name, self.index, reader)?;
         let pid = child.id().unwrap_or(0);
+        self.child = Some(child);
+        self.started = Instant::now();
+        tracing::info!(child = %self.name, pid, restarts = self.restarts, "started");
+        if let Err(e) = self.write_run_file(pid) {
+            tracing::error!(child = %self.name, file = %self.run_file.display(), error = %e, "cannot write the run file");
+        }
+        Ok(())
+    }
+
+    /// `run/<name>.json`: its description, pid and restarts, mode 0600
+    /// (Redis's holds its password), replaced atomically.
+    fn write_run_file(&self, pid: u32) -> anyhow::Result<()> {
         let mut info = self.info.clone();
         if let Value::Object(map) = &mut info {
             map.insert("pid".into(), Value::from(pid));
             map.insert("restarts".into(), Value::from(self.restarts));
         }
-        // 0600: Redis's file holds its password.
         super::redis::write_private(&self.run_file, &serde_json::to_vec_pretty(&info)?)?;
-        tracing::info!(child = %self.name, pid, restarts = self.restarts, "started");
-        self.child = Some(child);
-        self.started = Instant::now();
         Ok(())
     }
 
