@@ -12,7 +12,7 @@ use std::{
 
 use serde_json::Value;
 
-use super::harness::{eventually, free_port, order_body, System, OWNER};
+use super::harness::{eventually, order_body, System, OWNER};
 
 /// The children of a one-replica `kukka up`.
 const CHILDREN: [&str; 5] = ["redis", "payment", "order", "delivery", "edge"];
@@ -239,12 +239,7 @@ async fn status_lists_children_output_is_prefixed_and_a_second_up_is_refused() {
 
     // A second `kukka up` on the same dir starts nothing and exits 1.
     let before = pids(&dir);
-    let mut second = Up::start(
-        &dir,
-        "second",
-        &["--edge-port", &free_port().to_string()],
-        &[],
-    );
+    let mut second = Up::start(&dir, "second", &["--edge-port", "0"], &[]);
     let code = eventually(Duration::from_secs(20), || {
         let exited = second.child.try_wait().expect("try_wait").map(|s| s.code());
         async move { exited }
