@@ -9,13 +9,23 @@
 #      requires zero failed checks; every skipped check must carry a reason
 #      (a `checkov.io/skipN: CKV_K8S_xx=reason` annotation in the manifests);
 #   4. renders each optional component (k8s/components/*) on top of the local
-#      overlay and checks its schemas, and runs checkov on the Dockerfile.
+#      overlay and checks its schemas, and runs checkov on the Dockerfile;
+#   5. in every rendering, checks what monitoring objects it holds: the
+#      PrometheusRules' groups with `promtool check rules` (and the unit tests
+#      in <component>/tests/*.test.yaml with `promtool test rules`), each
+#      Grafana dashboard (ConfigMaps labelled grafana_dashboard: "1"): its
+#      JSON parses, every panel has a query, and every query parses as
+#      PromQL (promtool again); PodMonitor and PrometheusRule fields against
+#      the Prometheus Operator's (kubernetes-validate has no schema for
+#      them); and that every namespaced object has a namespace.
 #
 # Usage: k8s/validate.sh [OVERLAY...]     (default: every overlay)
 # Environment:
 #   K8S_VERSION   Kubernetes version to validate against (default 1.32.0)
 #   KUBECTL       kubectl binary (default kubectl)
 #   PYTHON        Python interpreter (default python3)
+#   PROMTOOL      promtool binary (default promtool; Debian/Ubuntu package
+#                 `prometheus`)
 # Installs the two Python packages with pip when they are missing.
 # Exits non-zero on any failure.
 
@@ -40,6 +50,8 @@ die() {
 
 command -v "$KUBECTL" >/dev/null || die "$KUBECTL not found (kubectl with built-in kustomize is needed)"
 command -v "$PYTHON" >/dev/null || die "$PYTHON not found"
+PROMTOOL="${PROMTOOL:-promtool}"
+command -v "$PROMTOOL" >/dev/null || die "$PROMTOOL not found (Debian/Ubuntu: apt-get install prometheus)"
 
 now() { "$PYTHON" -c 'import time; print(f"{time.time():.1f}")'; }
 elapsed() { "$PYTHON" -c 'import sys, time; print(f"{time.time() - float(sys.argv[1]):.1f}")' "$1"; }
@@ -124,6 +136,159 @@ sys.exit(1 if bad or failed else 0)
 PY
 }
 
+# Step 5 on one rendered file: extracts rules and dashboard queries into
+# $dir, checks them with promtool, runs the unit tests of $tests_dir if given.
+# Prints a summary ("" when the rendering holds no monitoring objects).
+monitoring_checks() {
+    local file="$1" dir="$2" tests_dir="${3:-}"
+    mkdir -p "$dir"
+    local found
+    found=$("$PYTHON" - "$file" "$dir" <<'PY'
+import json, re, sys
+import yaml
+
+path, out = sys.argv[1], sys.argv[2]
+docs = [d for d in yaml.safe_load_all(open(path)) if d]
+bad = []
+
+# Namespaced objects without a namespace would land in whatever namespace
+# kubectl points at (components are not under the base's `namespace:`).
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
+                  "PersistentVolume", "StorageClass", "PriorityClass", "IngressClass",
+                  "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"}
+for d in docs:
+    if d.get("kind") not in CLUSTER_SCOPED and not d.get("metadata", {}).get("namespace"):
+        bad.append(f"{d.get('kind')}/{d.get('metadata', {}).get('name')} has no namespace")
+
+# Fields of the Prometheus Operator CRDs (monitoring.coreos.com/v1, operator
+# 0.7x), for the kinds kubernetes-validate cannot check.
+def only(obj, allowed, where):
+    for k in obj:
+        if k not in allowed:
+            bad.append(f"{where}: unknown field {k!r}")
+RELABEL = {"sourceLabels", "separator", "targetLabel", "regex", "modulus", "replacement", "action"}
+ENDPOINT = {"port", "portNumber", "targetPort", "path", "scheme", "params", "interval", "scrapeTimeout",
+            "honorLabels", "honorTimestamps", "trackTimestampsStaleness", "metricRelabelings",
+            "relabelings", "proxyUrl", "followRedirects", "enableHttp2", "filterRunning",
+            "basicAuth", "oauth2", "authorization", "bearerTokenSecret", "tlsConfig"}
+PODMONITOR = {"selector", "namespaceSelector", "podMetricsEndpoints", "jobLabel", "podTargetLabels",
+              "sampleLimit", "targetLimit", "labelLimit", "labelNameLengthLimit",
+              "labelValueLengthLimit", "keepDroppedTargets", "attachMetadata", "scrapeProtocols",
+              "scrapeClass", "bodySizeLimit", "fallbackScrapeProtocol", "selectorMechanism"}
+GROUP = {"name", "interval", "rules", "limit", "partial_response_strategy", "query_offset", "labels"}
+
+groups = []
+for d in docs:
+    kind, name = d.get("kind"), d.get("metadata", {}).get("name")
+    where = f"{kind}/{name}"
+    if kind == "PrometheusRule":
+        if d.get("apiVersion") != "monitoring.coreos.com/v1":
+            bad.append(f"{where}: apiVersion {d.get('apiVersion')}")
+        only(d.get("spec", {}), {"groups"}, where + " spec")
+        for g in d.get("spec", {}).get("groups", []):
+            only(g, GROUP, f"{where} group {g.get('name')}")
+            groups.append(g)
+    elif kind == "PodMonitor":
+        if d.get("apiVersion") != "monitoring.coreos.com/v1":
+            bad.append(f"{where}: apiVersion {d.get('apiVersion')}")
+        spec = d.get("spec", {})
+        only(spec, PODMONITOR, where + " spec")
+        if not spec.get("selector"):
+            bad.append(f"{where}: no selector")
+        for i, e in enumerate(spec.get("podMetricsEndpoints", [])):
+            only(e, ENDPOINT, f"{where} endpoint {i}")
+            for r in e.get("relabelings", []) + e.get("metricRelabelings", []):
+                only(r, RELABEL, f"{where} endpoint {i} relabeling")
+
+# Grafana dashboards: every panel (rows' nested ones too) has a query, and
+# every query parses (as a recording rule, with Grafana's variables filled in).
+def grafana_vars(expr):
+    expr = re.sub(r"\$__(rate_interval|interval|range)\b", "5m", expr)
+    expr = re.sub(r"\$\{__(rate_interval|interval|range)\}", "5m", expr)
+    return re.sub(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?", "x", expr)
+
+dashboards = panels_seen = 0
+queries = []
+for d in docs:
+    labels = d.get("metadata", {}).get("labels", {}) or {}
+    if d.get("kind") != "ConfigMap" or str(labels.get("grafana_dashboard")) != "1":
+        continue
+    for key, text in (d.get("data") or {}).items():
+        where = f"ConfigMap/{d['metadata']['name']} {key}"
+        try:
+            dash = json.loads(text)
+        except ValueError as e:
+            bad.append(f"{where}: not JSON: {e}")
+            continue
+        dashboards += 1
+        for field in ("title", "uid", "panels"):
+            if not dash.get(field):
+                bad.append(f"{where}: no {field}")
+        ids = set()
+        def walk(panels):
+            global panels_seen
+            for p in panels:
+                title = p.get("title", "?")
+                if p.get("id") in ids:
+                    bad.append(f"{where}: panel id {p.get('id')} used twice")
+                ids.add(p.get("id"))
+                if "gridPos" not in p:
+                    bad.append(f"{where}: panel {title!r} has no gridPos")
+                if p.get("type") == "row":
+                    walk(p.get("panels", []))
+                    continue
+                panels_seen += 1
+                exprs = [t.get("expr", "").strip() for t in p.get("targets", [])]
+                if not exprs or not all(exprs):
+                    bad.append(f"{where}: panel {title!r} has a missing or empty query")
+                for e in exprs:
+                    if e:
+                        queries.append(grafana_vars(e))
+        walk(dash.get("panels", []))
+
+if groups:
+    yaml.safe_dump({"groups": groups}, open(f"{out}/rules.yaml", "w"), sort_keys=False)
+if queries:
+    rules = [{"record": f"dashboard:query_{i}", "expr": q} for i, q in enumerate(queries)]
+    yaml.safe_dump({"groups": [{"name": "dashboard-queries", "rules": rules}]},
+                   open(f"{out}/dashboard-queries.yaml", "w"), sort_keys=False)
+for b in bad:
+    print("  " + b, file=sys.stderr)
+parts = []
+if groups:
+    parts.append(f"{sum(len(g.get('rules', [])) for g in groups)} rules in {len(groups)} groups")
+if dashboards:
+    parts.append(f"{dashboards} dashboard(s), {panels_seen} panels, {len(queries)} queries")
+print(", ".join(parts))
+sys.exit(1 if bad else 0)
+PY
+    ) || return 1
+    [[ -n "$found" ]] || return 0
+    local f
+    for f in "$dir/rules.yaml" "$dir/dashboard-queries.yaml"; do
+        [[ -f "$f" ]] || continue
+        if ! "$PROMTOOL" check rules "$f" >"$f.log" 2>&1; then
+            cat "$f.log" >&2
+            return 1
+        fi
+    done
+    local tests=0
+    if [[ -n "$tests_dir" && -d "$tests_dir" && -f "$dir/rules.yaml" ]]; then
+        for f in "$tests_dir"/*.test.yaml; do
+            [[ -f "$f" ]] || continue
+            cp "$f" "$dir/"
+            if ! (cd "$dir" && "$PROMTOOL" test rules "$(basename "$f")") >"$dir/test.log" 2>&1; then
+                cat "$dir/test.log" >&2
+                return 1
+            fi
+            tests=$((tests + $(grep -c '^  - name:' "$f" || true)))
+        done
+    fi
+    local passed=""
+    ((tests == 0)) || passed=", $tests rule unit tests pass"
+    echo "$found; promtool check rules OK$passed"
+}
+
 for overlay in "${overlays[@]}"; do
     dir="$here/overlays/$overlay"
     [[ -d "$dir" ]] || die "no overlay $dir"
@@ -148,6 +313,12 @@ for overlay in "${overlays[@]}"; do
         failures=$((failures + 1))
     fi
     summary+=("$overlay: $schema_result; $checkov_result")
+    if monitoring=$(monitoring_checks "$out" "$work/$overlay.monitoring"); then
+        [[ -z "$monitoring" ]] || summary+=("$overlay monitoring: $monitoring")
+    else
+        summary+=("$overlay monitoring: FAILED")
+        failures=$((failures + 1))
+    fi
 done
 
 # Optional components, each on top of the local overlay: schemas only (they
@@ -169,6 +340,13 @@ EOF
             summary+=("component $name (on local): $n objects valid")
         else
             summary+=("component $name (on local): FAILED")
+            failures=$((failures + 1))
+            continue
+        fi
+        if monitoring=$(monitoring_checks "$cdir/out.yaml" "$cdir/monitoring" "$comp/tests"); then
+            [[ -z "$monitoring" ]] || summary+=("component $name monitoring: $monitoring")
+        else
+            summary+=("component $name monitoring: FAILED")
             failures=$((failures + 1))
         fi
     done

@@ -27,7 +27,7 @@ impl Cli {
         match &self.command {
             Command::Node(a) => a.log_format,
             Command::Up(a) => a.log_format,
-            Command::Views(_) => LogFormat::Text,
+            Command::Views(_) | Command::Status(_) | Command::UpChild(_) => LogFormat::Text,
         }
     }
 }
@@ -39,6 +39,11 @@ pub enum Command {
     Node(Box<NodeArgs>),
     /// Run the whole system locally: Redis and one process per role.
     Up(UpArgs),
+    /// Show the children of a `kukka up`: pid, alive, health, restarts.
+    Status(StatusArgs),
+    /// How `kukka up` starts each child (internal; see `up::child`).
+    #[command(hide = true)]
+    UpChild(UpChildArgs),
     /// Maintain the read models.
     #[command(subcommand)]
     Views(crate::views::ViewsCommand),
@@ -331,6 +336,31 @@ pub struct UpArgs {
     /// The shop owner's token (default: `owner-secret`, printed at start).
     #[arg(long, env = "KUKKA_OWNER_TOKEN", hide_env_values = true)]
     pub owner_token: Option<String>,
+    /// Keep the children's output in `logs/<name>.log` only, instead of
+    /// also showing it on stdout behind each child's name
+    /// (`KUKKA_QUIET=1`, `true`, `yes` or `on`).
+    #[arg(long, env = "KUKKA_QUIET", value_parser = clap::builder::BoolishValueParser::new())]
+    pub quiet: bool,
+}
+
+/// Flags of `kukka status`.
+#[derive(Clone, Debug, Args)]
+pub struct StatusArgs {
+    /// The data dir of the `kukka up` to look at.
+    #[arg(long, env = "KUKKA_DATA_DIR", default_value = "./.kukka")]
+    pub data_dir: PathBuf,
+}
+
+/// Arguments of the hidden `kukka up-child` (plumbing between `kukka up`
+/// and its children, not a setting: no environment variables).
+#[derive(Clone, Debug, Args)]
+pub struct UpChildArgs {
+    /// Pid of the `kukka up` starting this child.
+    #[arg(long)]
+    pub parent: u32,
+    /// The program to run and its arguments, after `--`.
+    #[arg(last = true, required = true)]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[cfg(test)]
@@ -386,6 +416,27 @@ mod tests {
             "0",
         ]);
         assert!(zero.is_err(), "a cap of 0 would refuse everything");
+    }
+
+    #[test]
+    fn up_child_takes_everything_after_the_double_dash() {
+        let args = match Cli::parse_from([
+            "kukka",
+            "up-child",
+            "--parent",
+            "42",
+            "--",
+            "redis-server",
+            "--port",
+            "1",
+        ])
+        .command
+        {
+            Command::UpChild(a) => a,
+            _ => unreachable!("parsed an up-child command"),
+        };
+        assert_eq!(args.parent, 42);
+        assert_eq!(args.command, ["redis-server", "--port", "1"]);
     }
 
     #[test]

@@ -19,7 +19,10 @@
 //! - [`in_process`]: every role inside one process, for tests.
 //! - [`up`]: the `up` subcommand: a private `redis-server` and one child
 //!   process per role on distinct free ports ([`up::ports`]), restarted
-//!   when they die, described in `run/*.json`.
+//!   when they die, described in `run/*.json`, dying with it
+//!   ([`up::child`]), their output prefixed on stdout ([`up::output`]).
+//! - [`status`]: `kukka status`, what the run files of a `kukka up` say
+//!   and whether each child is alive and healthy.
 //! - [`views`]: `kukka views rebuild`, replaying the stream into fresh read
 //!   models.
 //! - [`signals`]: process signals as futures, and sending signals.
@@ -31,6 +34,7 @@ pub mod in_process;
 pub mod node;
 pub mod roles;
 pub mod signals;
+pub mod status;
 pub mod telemetry;
 pub mod up;
 pub mod views;
@@ -41,5 +45,7 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<u8> {
         cli::Command::Node(args) => node::run(*args).await,
         cli::Command::Up(args) => up::run(args).await,
         cli::Command::Views(cmd) => views::run(cmd).await,
+        cli::Command::Status(args) => status::run(args).await,
+        cli::Command::UpChild(args) => Ok(up::child::exec(args)),
     }
 }

@@ -1,45 +1,72 @@
-//! `kukka up`: the whole system on one machine.
+//! `kukka up`: the whole system on one machine, run the way a process
+//! manager runs things.
 //!
-//! Starts a private `redis-server` (unless `--redis-url` is given) and one
-//! child process per role, each with its data under `--data-dir`. For every
-//! child it writes `run/<name>.json` with at least `pid` and `adminAddr`
-//! (Redis: `pid` and `url`) and rewrites it when the child is restarted.
-//! A child that dies is restarted with backoff. `--replicas N` runs N of each
-//! role (order and payment as shards 0..N, edges on consecutive ports).
-//! SIGHUP performs a rolling restart of every node, one at a time. SIGTERM
-//! or Ctrl-C stops the children gracefully (edges first, Redis last) and
-//! removes the run files.
+//! - Takes the data dir's lock first ([`lock`]): a second `kukka up` on the
+//!   same dir says who holds it and exits 1, starting nothing.
+//! - Starts a private `redis-server` (unless `--redis-url` is given) with a
+//!   password kept in the data dir ([`redis`]), and one child process per
+//!   role, each with its data under `--data-dir`.
+//! - Every child dies with `kukka up`, even when it is killed with SIGKILL
+//!   ([`child`], [`spawner`]).
+//! - For every child it writes `run/<name>.json` (mode 0600) with `pid`,
+//!   `restarts` and `adminAddr` (Redis: `pid` and `url`), and rewrites it
+//!   when the child is restarted. A child that dies is restarted with
+//!   backoff.
+//! - Children's output goes to `logs/<name>.log` and, unless `--quiet`, to
+//!   stdout behind each child's name ([`output`]).
+//! - `--replicas N` runs N of each role (order and payment as shards 0..N,
+//!   edges on consecutive ports, or each on a free port with
+//!   `--edge-port 0`). It prints `kukka is ready at <url>` once the edge
+//!   is ready.
+//! - SIGHUP performs a rolling restart of every node, one at a time. SIGTERM
+//!   or Ctrl-C stops the children gracefully (edges first, Redis last) and
+//!   removes the run files.
+//!
+//! `kukka status` ([`crate::status`]) reads the run files back.
 
+pub mod child;
+pub mod lock;
+pub mod output;
 pub mod plan;
 pub mod ports;
 pub mod probe;
 pub mod process;
+pub mod redis;
+pub mod spawner;
 
-use std::{path::Path, time::Duration};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use serde_json::json;
 
 use crate::{cli::UpArgs, signals};
-use process::Managed;
+use process::{Launcher, Managed};
 
 /// Default owner token of a local system.
 pub const LOCAL_OWNER_TOKEN: &str = "owner-secret";
 
-fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|p| p.join(program).is_file()))
-        .unwrap_or(false)
-}
-
-/// Runs the system until SIGTERM/SIGINT.
+/// Runs the system until SIGTERM/SIGINT. Exits 1 at once, starting
+/// nothing, when another `kukka up` holds the data dir.
 pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let dir = std::fs::canonicalize(&args.data_dir)?;
+    // Held until this function returns (or the process dies).
+    let _lock = match lock::acquire(&dir) {
+        Ok(lock) => lock,
+        Err(e @ lock::LockError::Held { .. }) => {
+            eprintln!(
+                "kukka up: {e}; stop that one first (`kukka status --data-dir {}` shows it) or choose another --data-dir",
+                dir.display()
+            );
+            return Ok(1);
+        }
+        Err(e) => return Err(e.into()),
+    };
     for sub in ["run", "logs"] {
         std::fs::create_dir_all(dir.join(sub))?;
     }
+    // Left behind by a `kukka up` that was killed; nothing else uses them.
+    clean_run_dir(&dir);
     let exe = std::env::current_exe().context("cannot find the kukka executable")?;
     let owner_token = args
         .owner_token
@@ -49,66 +76,43 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
         crate::telemetry::LogFormat::Text => "text",
         crate::telemetry::LogFormat::Json => "json",
     };
+    let replicas = args.replicas.max(1);
+    // Fixed edge ports (`--edge-port P`: P, P+1, ...) are only avoided, not
+    // held: an edge that finds its port taken is restarted with backoff
+    // until the port is free, as before `--edge-port 0` existed.
+    let fixed_edge_ports: Vec<u16> = match args.edge_port {
+        0 => Vec::new(),
+        first => (0..replicas as u16)
+            .map(|i| first.saturating_add(i))
+            .collect(),
+    };
+    let mut ports = ports::PortPool::avoiding(&fixed_edge_ports);
+    let plans = plan::plan(replicas, args.edge_port, || ports.take())?;
+    let own_redis = args.redis_url.is_none();
+    let mut names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
+    if own_redis {
+        names.push("redis");
+    }
+    let launcher = Arc::new(Launcher {
+        kukka: exe.clone(),
+        spawner: spawner::Spawner::start()?,
+        output: output::Output::new(&dir.join("logs"), &names, args.quiet)?,
+    });
     let mut procs: Vec<Managed> = Vec::new();
-    let edge_ports: Vec<u16> = (0..args.replicas.max(1) as u16)
-        .map(|i| args.edge_port.saturating_add(i))
-        .collect();
-    let mut ports = ports::PortPool::avoiding(&edge_ports);
 
     let redis_url = match &args.redis_url {
         Some(url) => url.clone(),
         None => {
-            if !on_path("redis-server") {
-                anyhow::bail!(
-                    "redis-server is not on the PATH. Install it (Debian/Ubuntu: `sudo apt-get install -y redis-server`) or pass --redis-url"
-                );
-            }
-            let port = ports.take()?;
-            let redis_dir = dir.join("redis");
-            std::fs::create_dir_all(&redis_dir)?;
-            let url = format!("redis://127.0.0.1:{port}");
-            let mut redis = Managed::new(
-                "redis",
-                "redis-server".into(),
-                [
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--dir",
-                    &redis_dir.to_string_lossy(),
-                    "--appendonly",
-                    "yes",
-                    "--appendfsync",
-                    "always",
-                    "--save",
-                    "",
-                    "--protected-mode",
-                    "yes",
-                    "--daemonize",
-                    "no",
-                ]
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
-                Vec::new(),
-                &dir,
-                json!({"url": url}),
-            );
-            ports.release(port);
-            redis.start()?;
+            let (redis, url) = redis::start(&dir, &mut ports, launcher.clone()).await?;
             procs.push(redis);
-            probe::wait_for_redis(&url, Duration::from_secs(15)).await?;
             url
         }
     };
 
-    let plans = plan::plan(args.replicas.max(1), args.edge_port, || ports.take())?;
-    // Every child's ports are chosen; let the children bind them.
-    drop(ports);
-    for node in &plans {
+    for (i, node) in plans.iter().enumerate() {
         let mut m = Managed::new(
             &node.name,
+            i + 1,
             exe.clone(),
             node.args(&plans, &dir, log_format),
             vec![
@@ -117,15 +121,26 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
             ],
             &dir,
             node.run_info(),
+            launcher.clone(),
         )
         .with_readiness(node.admin_addr(), plan::expected_sessions(node, &plans));
-        m.start()?;
+        // Its ports were held so nobody took them; let it bind them now.
+        for port in node.ports() {
+            ports.release(port);
+        }
+        m.start().await?;
         procs.push(m);
     }
+    drop(ports);
 
-    let edge_url = format!("http://127.0.0.1:{}", args.edge_port);
+    let edges: Vec<String> = plans
+        .iter()
+        .filter_map(|p| p.http_addr())
+        .map(|a| format!("http://{a}"))
+        .collect();
+    let edge_url = edges.first().cloned().unwrap_or_default();
+    let edge_addr = edge_url.trim_start_matches("http://").to_string();
     tracing::info!(url = %edge_url, data_dir = %dir.display(), "kukka is starting");
-    let edge_addr = format!("127.0.0.1:{}", args.edge_port);
     let ready = probe::wait_ready(&edge_addr, Duration::from_secs(60));
     tokio::pin!(ready);
     let stop = signals::terminate();
@@ -139,14 +154,23 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
             ok = &mut ready, if !announced => {
                 announced = true;
                 if ok {
-                    tracing::info!(url = %edge_url, "kukka is ready (owner token in KUKKA_OWNER_TOKEN, default `{LOCAL_OWNER_TOKEN}`)");
+                    let token = match &args.owner_token {
+                        None => format!("owner token `{LOCAL_OWNER_TOKEN}`"),
+                        Some(_) => "owner token from KUKKA_OWNER_TOKEN".to_string(),
+                    };
+                    let mut lines = vec![format!("kukka is ready at {edge_url} ({token})")];
+                    if edges.len() > 1 {
+                        lines.push(format!("more edges at {}", edges[1..].join(" ")));
+                    }
+                    launcher.output.say(&lines);
+                    tracing::info!(url = %edge_url, "kukka is ready");
                 } else {
                     tracing::warn!(url = %edge_url, logs = %dir.join("logs").display(), "kukka is not ready after 60 s; see the logs");
                 }
             }
             _ = tokio::time::sleep(Duration::from_millis(200)) => {
                 for p in procs.iter_mut() {
-                    p.supervise();
+                    p.supervise().await;
                 }
             }
         }
@@ -156,6 +180,9 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
         p.stop(Duration::from_secs(15)).await;
     }
     clean_run_dir(&dir);
+    // Only now may the spawner thread end (see `spawner`).
+    drop(procs);
+    drop(launcher);
     Ok(0)
 }
 
@@ -168,8 +195,7 @@ async fn rolling_restart(procs: &mut [Managed]) {
         if !procs[i].is_node() {
             continue;
         }
-        procs[i].stop(Duration::from_secs(15)).await;
-        if let Err(e) = procs[i].start() {
+        if let Err(e) = procs[i].replace(Duration::from_secs(15)).await {
             tracing::error!(error = %e, "rolling restart: cannot start a replacement");
             continue;
         }
@@ -183,7 +209,7 @@ async fn rolling_restart(procs: &mut [Managed]) {
                 break;
             }
             for p in procs.iter_mut() {
-                p.supervise();
+                p.supervise().await;
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -15,6 +15,7 @@ mod integration {
     mod durability;
     pub mod harness;
     mod http_limits;
+    mod process_manager;
     mod resilience;
     mod scale_out;
     mod security;

@@ -33,7 +33,8 @@ pub fn seed_roles(role: &str) -> &'static [&'static str] {
     }
 }
 
-/// Plans `replicas` nodes of each role.
+/// Plans `replicas` nodes of each role. Edges listen on `edge_port` and the
+/// ports after it, or on ports from `free_port` each when `edge_port` is 0.
 pub fn plan(
     replicas: u32,
     edge_port: u16,
@@ -47,7 +48,11 @@ pub fn plan(
             } else {
                 format!("{role}-{index}")
             };
-            let http_port = (role == "edge").then(|| edge_port.saturating_add(index as u16));
+            let http_port = match (role, edge_port) {
+                ("edge", 0) => Some(free_port()?),
+                ("edge", first) => Some(first.saturating_add(index as u16)),
+                _ => None,
+            };
             plans.push(NodePlan {
                 name,
                 role,
@@ -77,6 +82,23 @@ impl NodePlan {
         format!("127.0.0.1:{}", self.cluster_port)
     }
 
+    /// Every port it listens on.
+    pub fn ports(&self) -> Vec<u16> {
+        [
+            Some(self.cluster_port),
+            Some(self.admin_port),
+            self.http_port,
+        ]
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// `127.0.0.1:<public port>` of an edge.
+    pub fn http_addr(&self) -> Option<String> {
+        self.http_port.map(|p| format!("127.0.0.1:{p}"))
+    }
+
     /// `127.0.0.1:<admin port>`.
     pub fn admin_addr(&self) -> String {
         format!("127.0.0.1:{}", self.admin_port)
@@ -90,8 +112,8 @@ impl NodePlan {
             "clusterAddr": self.cluster_addr(),
             "shard": self.index,
         });
-        if let Some(p) = self.http_port {
-            v["httpAddr"] = json!(format!("127.0.0.1:{p}"));
+        if let Some(addr) = self.http_addr() {
+            v["httpAddr"] = json!(addr);
         }
         v
     }
@@ -185,5 +207,27 @@ mod tests {
         assert_eq!(expected_sessions(order1, &plans), 6);
         // payment: dialled by 2 orders and 2 edges.
         assert_eq!(expected_sessions(&plans[0], &plans), 4);
+    }
+
+    #[test]
+    fn edge_port_zero_gives_every_edge_a_port_of_its_own() {
+        let mut next = 30000u16;
+        let plans = plan(3, 0, || {
+            next += 1;
+            Ok(next)
+        })
+        .expect("plan");
+        let edges: Vec<&NodePlan> = plans.iter().filter(|p| p.role == "edge").collect();
+        assert_eq!(edges.len(), 3);
+        let mut ports: Vec<u16> = plans.iter().flat_map(NodePlan::ports).collect();
+        let all = ports.len();
+        ports.sort_unstable();
+        ports.dedup();
+        assert_eq!(ports.len(), all, "no port used twice");
+        for e in edges {
+            let port = e.http_port.expect("edge port");
+            assert!(port > 30000, "from the pool: {port}");
+            assert_eq!(e.run_info()["httpAddr"], format!("127.0.0.1:{port}"));
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! again at once. [`PortPool`] therefore keeps the ports it chose bound
 //! until they are released (just before the child that uses them starts),
 //! never chooses a port twice, and never chooses a port it was told to
-//! avoid (the edge's HTTP port): the ports of one `kukka up` are distinct.
+//! avoid (fixed edge ports): the ports of one `kukka up` are distinct.
 
 use std::net::TcpListener;
 

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Waits until Redis answers `PING`.
+/// Waits until Redis answers `PING`. (The URL may hold a password: it is
+/// never put into a message.)
 pub async fn wait_for_redis(url: &str, within: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + within;
     loop {
@@ -16,7 +17,7 @@ pub async fn wait_for_redis(url: &str, within: Duration) -> anyhow::Result<()> {
             }
         }
         if Instant::now() > deadline {
-            anyhow::bail!("redis at {url} did not answer within {within:?}");
+            anyhow::bail!("redis did not answer within {within:?}; see logs/redis.log");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
