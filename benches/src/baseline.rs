@@ -6,7 +6,7 @@
 //! 1. parses and validates the body with the domain's
 //!    [`NewOrder::parse`](kukka_actors::order::new_order::NewOrder::parse),
 //! 2. writes the payment row and waits for it to be durable (sled, group
-//!    commit through [`SledStore::flush`]),
+//!    commit through [`group_flush::Flusher`]),
 //! 3. writes the order row and waits for it to be durable (the cluster, too,
 //!    makes two durable writes per order: payment on the payment node, then
 //!    the order on the order node),

@@ -128,8 +128,7 @@ async fn run_consumer<H: EventHandler>(
             .arg("GROUPS")
             .arg(bus::EVENTS_STREAM)
             .query_async(&mut conn)
-            .await
-            ?;
+            .await?;
         let done = groups.groups.iter().any(|g| {
             g.name == group && g.pending == 0 && g.entries_read.unwrap_or(0) as u64 >= total
         });

@@ -86,6 +86,9 @@ impl System {
             .arg(port.to_string())
             .arg("--data-dir")
             .arg(&data_dir)
+            // The children's logs are in the data dir; a second copy on
+            // kukka up's stdout would only cost CPU during the run.
+            .env("KUKKA_QUIET", "1")
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log)
@@ -171,14 +174,14 @@ impl System {
 }
 
 /// Sends SIGTERM to `pid`.
-#[allow(unsafe_code)]
 fn terminate(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
+    let Some(pid) = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+    else {
         return false;
     };
-    // SAFETY: kill(2) has no memory-safety preconditions; it only takes a
-    // process id and a signal number.
-    unsafe { libc::kill(pid, libc::SIGTERM) == 0 }
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).is_ok()
 }
 
 #[cfg(test)]
