@@ -163,10 +163,11 @@ impl System {
     /// Starts `kukka up` with extra environment and arguments.
     pub async fn start_with_args(env: &[(&str, &str)], args: &[&str]) -> System {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
         let log = std::fs::File::create(dir.path().join("up.log")).expect("log");
+        // The edges take free ports of `kukka up`'s choosing, written in
+        // `run/edge*.json`: no two systems ever share one.
         let child = Command::new(env!("CARGO_BIN_EXE_kukka"))
-            .args(["up", "--edge-port", &port.to_string(), "--data-dir"])
+            .args(["up", "--edge-port", "0", "--data-dir"])
             .arg(dir.path())
             .args(args)
             .env("KUKKA_OWNER_TOKEN", OWNER)
@@ -180,15 +181,25 @@ impl System {
             .spawn()
             .expect("spawn kukka up");
         let logs_dir = Some(dir.path().to_path_buf());
-        let sys = System {
+        let run_file = dir.path().join("run").join("edge.json");
+        let edge = eventually(Duration::from_secs(60), || async {
+            let v: Value = serde_json::from_str(&std::fs::read_to_string(&run_file).ok()?).ok()?;
+            v["httpAddr"].as_str().map(String::from)
+        })
+        .await;
+        let mut sys = System {
             child,
             dir,
             api: Api {
-                base: format!("http://127.0.0.1:{port}"),
+                base: String::new(),
                 http: client(),
                 logs_dir,
             },
         };
+        match edge {
+            Some(addr) => sys.api.base = format!("http://{addr}"),
+            None => panic!("kukka up never wrote run/edge.json:\n{}", sys.logs()),
+        }
         let http = sys.http.clone();
         let url = sys.url("/readyz");
         let ready = eventually(Duration::from_secs(90), || {
