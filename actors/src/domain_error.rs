@@ -22,6 +22,14 @@ pub enum DomainError {
         /// The status the aggregate is in, e.g. `Rejected`.
         current: String,
     },
+    /// The customer expects to pay another total than the shop charges.
+    #[error("the total is {price} won, not {expected} won")]
+    PriceMismatch {
+        /// The total the request named.
+        expected: u64,
+        /// The shop's total (catalog price × quantity).
+        price: u64,
+    },
 }
 
 impl DomainError {

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     delivery::model::DeliveryStatus,
     order::{
+        customer::CustomerId,
         id::OrderId,
         model::{Order, OrderLine},
     },
@@ -45,6 +46,10 @@ pub enum EventBody {
         /// What was ordered.
         #[serde(flatten)]
         line: OrderLine,
+        /// Who ordered it (absent in events of orders placed before
+        /// customers had ids).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        customer_id: Option<CustomerId>,
         /// The payment that established it.
         payment_id: String,
         /// When the order was created (RFC 3339).
@@ -164,6 +169,7 @@ impl EventBody {
     pub fn order_placed(o: &Order, payment_id: &str) -> Self {
         Self::OrderPlaced {
             line: o.line.clone(),
+            customer_id: o.customer_id,
             payment_id: payment_id.to_string(),
             created_at: o.created_at.clone(),
         }
@@ -240,6 +246,7 @@ mod tests {
         for body in [
             EventBody::OrderPlaced {
                 line,
+                customer_id: Some(CustomerId::random()),
                 payment_id: "pay-0-1".into(),
                 created_at: "t".into(),
             },

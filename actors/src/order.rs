@@ -1,10 +1,15 @@
 //! The order context: customers' orders, established only when paid.
 //!
 //! - [`id`]: [`id::OrderId`], `<shard>-<seq>`, parsed once.
+//! - [`customer`]: [`customer::CustomerId`], who placed an order.
+//! - [`catalog`]: the boxes for sale and their prices.
 //! - [`model`]: the aggregate ([`model::Order`], [`model::OrderLine`],
 //!   [`model::OrderStatus`]) and its rules, no I/O.
 //! - [`new_order`]: parsing a request body into a valid
-//!   [`new_order::NewOrder`].
+//!   [`new_order::NewOrder`] (the catalog's price, the original clients'
+//!   leniency).
+//! - [`idempotency`]: `Idempotency-Key`s: their scope, one request per key
+//!   at a time, expiry and the sweeper that forgets them.
 //! - [`messages`]: what the order shard accepts over the cluster.
 //! - [`shard`]: the order shard actor and its store.
 //! - [`place`]: the place saga (pay through the bulkhead, then commit);
@@ -18,7 +23,10 @@
 pub mod breaker;
 pub mod bulkhead;
 pub mod cancel;
+pub mod catalog;
+pub mod customer;
 pub mod id;
+pub mod idempotency;
 pub mod messages;
 pub mod model;
 pub mod new_order;

@@ -88,6 +88,7 @@ fn events_of(seq: u64) -> [Envelope; 3] {
             id,
             EventBody::OrderPlaced {
                 line,
+                customer_id: None,
                 payment_id: format!("pay-0-{seq}"),
                 created_at: kukka_actors::runtime::clock::now(),
             },

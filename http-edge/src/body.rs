@@ -14,10 +14,18 @@ use crate::error::ApiError;
 pub fn json_body(
     limit: u64,
 ) -> impl Filter<Extract = (Result<Value, ApiError>,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<String>("content-type")
-        .and(warp::header::optional::<u64>("content-length"))
+    // Headers are read raw: a header that is not valid text is this
+    // body's problem (415), never a rejection that another route's `405`
+    // could win over.
+    warp::header::headers_cloned()
         .and(warp::body::stream())
-        .then(move |ctype: Option<String>, length: Option<u64>, body| {
+        .then(move |headers: warp::http::HeaderMap, body| {
+            let ctype = headers
+                .get(warp::http::header::CONTENT_TYPE)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            let length = headers
+                .get(warp::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
             read(ctype, length, body, limit)
         })
 }

@@ -24,8 +24,13 @@ pub fn accept_or_new(given: Option<&str>) -> String {
 }
 
 /// A filter extracting the request's correlation id.
-pub fn correlation_id() -> impl Filter<Extract = (String,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<String>(HEADER).map(|h: Option<String>| accept_or_new(h.as_deref()))
+pub fn correlation_id() -> impl Filter<Extract = (String,), Error = std::convert::Infallible> + Clone
+{
+    // The raw value: one that is not text is replaced, never a rejection.
+    warp::header::value(HEADER)
+        .map(|v: warp::http::HeaderValue| accept_or_new(v.to_str().ok()))
+        .or(warp::any().map(|| accept_or_new(None)))
+        .unify()
 }
 
 #[cfg(test)]

@@ -51,12 +51,21 @@ pub enum ApiError {
     /// Route exists, method does not.
     #[error("method not allowed on this route")]
     MethodNotAllowed,
-    /// Owner route without a token.
-    #[error("this route needs the owner's bearer token")]
+    /// A bad request header.
+    #[error("{0}")]
+    BadHeader(String),
+    /// A route that needs a token, without one.
+    #[error("this route needs a bearer token: a customer token or the owner's")]
     Unauthorized,
-    /// Owner route with a wrong token.
-    #[error("the owner token is wrong")]
+    /// A bearer token that is neither the owner's nor a customer token.
+    #[error("the bearer token is not valid")]
+    InvalidToken,
+    /// An owner route with a token that is not the owner's.
+    #[error("this route is the shop owner's, and the token given is not the owner token")]
     Forbidden,
+    /// The client sent too many tokens that matched nobody lately.
+    #[error("too many failed token attempts; try again in {0} s")]
+    TooManyAttempts(u32),
     /// Redis (views) unreachable; the text is for the log only.
     #[error("the views are unavailable: {0}")]
     ViewsUnavailable(String),
@@ -78,6 +87,9 @@ impl ApiError {
                 }
                 ServiceError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found", None),
                 ServiceError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", None),
+                ServiceError::PriceMismatch { .. } => {
+                    (StatusCode::CONFLICT, "price_mismatch", None)
+                }
                 ServiceError::IdempotencyMismatch { .. } => (
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "idempotency_key_reused",
@@ -112,8 +124,15 @@ impl ApiError {
             Self::BadQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query", None),
             Self::NoRoute => (StatusCode::NOT_FOUND, "no_route", None),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", None),
+            Self::BadHeader(_) => (StatusCode::BAD_REQUEST, "invalid_header", None),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", None),
+            Self::InvalidToken => (StatusCode::UNAUTHORIZED, "invalid_token", None),
             Self::Forbidden => (StatusCode::FORBIDDEN, "forbidden", None),
+            Self::TooManyAttempts(secs) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_attempts",
+                Some(*secs),
+            ),
             Self::ViewsUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable", Some(1)),
             Self::Overloaded | Self::TooManyConnections => {
                 (StatusCode::SERVICE_UNAVAILABLE, "overloaded", Some(1))
@@ -176,11 +195,12 @@ impl ApiError {
         let (status, code, retry_after) = self.classify();
         let message = self.public_message();
         self.log_detail(correlation_id, code, status);
-        let mut resp = crate::respond::json(
-            status,
-            &json!({"error": {"code": code, "message": message}}),
-            correlation_id,
-        );
+        let mut body = json!({"error": {"code": code, "message": message}});
+        // A price mismatch says what the order costs now.
+        if let Self::Service(ServiceError::PriceMismatch { price, .. }) = &self {
+            body["error"]["price"] = json!(price);
+        }
+        let mut resp = crate::respond::json(status, &body, correlation_id);
         if let Some(s) = retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(s));
@@ -196,8 +216,15 @@ impl ApiError {
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            let challenge = if matches!(self, Self::InvalidToken) {
+                "Bearer error=\"invalid_token\""
+            } else {
+                "Bearer"
+            };
+            resp.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
         }
         resp
     }
@@ -240,7 +267,7 @@ pub async fn recover(rejection: Rejection) -> Result<Response, Infallible> {
     } else if rejection.find::<warp::reject::InvalidHeader>().is_some()
         || rejection.find::<warp::reject::MissingHeader>().is_some()
     {
-        ApiError::BadQuery("malformed header".into())
+        ApiError::BadHeader("malformed header".into())
     } else {
         tracing::warn!(?rejection, "unhandled rejection");
         ApiError::NoRoute
@@ -282,7 +309,16 @@ mod tests {
             (ApiError::UnsupportedMediaType, 415),
             (ApiError::PayloadTooLarge(Some(1)), 413),
             (ApiError::Unauthorized, 401),
+            (ApiError::InvalidToken, 401),
             (ApiError::Forbidden, 403),
+            (ApiError::BadHeader("x".into()), 400),
+            (
+                ApiError::Service(ServiceError::PriceMismatch {
+                    price: 20000,
+                    message: "x".into(),
+                }),
+                409,
+            ),
             (ApiError::MethodNotAllowed, 405),
         ];
         for (e, status) in cases {
@@ -296,6 +332,9 @@ mod tests {
         });
         let resp = ApiError::PayloadTooLarge(Some(1)).into_response_with("c");
         assert_eq!(resp.headers()[header::CONNECTION], "close");
+        let resp = ApiError::TooManyAttempts(7).into_response_with("c");
+        assert_eq!(resp.status(), 429);
+        assert_eq!(resp.headers()[header::RETRY_AFTER], "7");
         let resp = busy.into_response_with("c");
         assert_eq!(resp.status(), 503);
         assert_eq!(resp.headers()[header::RETRY_AFTER], "2");

@@ -10,6 +10,9 @@
 //!
 //! Layout:
 //! - [`state`]: what handlers share ([`EdgeState`]) and its settings.
+//! - [`auth`]: who is calling (owner token, customer tokens signed with
+//!   the edge's secret, anonymous), what each route admits, and the limit
+//!   on failed token attempts.
 //! - [`error`]: [`ApiError`], the one table from errors to statuses,
 //!   stable error codes and the messages clients see (never the text of
 //!   an internal error), and the rejection handler.
@@ -17,14 +20,16 @@
 //! - [`correlation`]: the `X-Correlation-Id` of every request.
 //! - [`pagination`]: `?limit=&cursor=` parsing and the shard-merging list.
 //! - [`respond`]: JSON responses with the correlation header.
-//! - [`routes`]: one module per route group (orders, payments, deliveries,
-//!   views, health, status, pages) and [`routes::api`] combining them.
+//! - [`routes`]: one module per route group (catalog, orders, payments,
+//!   deliveries, views, health, status, pages, the OpenAPI description)
+//!   and [`routes::api`] combining them.
 //! - [`traffic`]: counting answered requests per route group and status
 //!   class (for `/metrics` and the status page's request rates).
 //! - [`server`]: binding and serving on hyper with the node's HTTP limits
 //!   (header, idle and body timeouts, connection and in-flight caps,
 //!   lingering close) and graceful shutdown.
 
+pub mod auth;
 pub mod body;
 pub mod correlation;
 pub mod error;

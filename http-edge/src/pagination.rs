@@ -24,7 +24,28 @@ pub struct ListParams {
     pub cursor: Option<String>,
 }
 
+/// The list query of a request, or why it is malformed (`400
+/// invalid_query`: a repeated parameter; unknown ones are ignored, so a
+/// cache-busting `?_=...` does no harm).
+/// Never rejects, so a bad query can never lose to another route's
+/// rejection (it answered `405` once).
+pub fn list_params(
+) -> impl warp::Filter<Extract = (Result<ListParams, ApiError>,), Error = std::convert::Infallible> + Clone
+{
+    use warp::Filter;
+    warp::query::raw()
+        .or(warp::any().map(String::new))
+        .unify()
+        .map(|raw: String| ListParams::parse(&raw))
+}
+
 impl ListParams {
+    /// Parses a query string.
+    pub fn parse(raw: &str) -> Result<Self, ApiError> {
+        serde_urlencoded::from_str(raw)
+            .map_err(|e| ApiError::BadQuery(format!("malformed query string: {e}")))
+    }
+
     /// The page size, 1..=500, default 50.
     pub fn limit(&self) -> Result<u32, ApiError> {
         match &self.limit {
@@ -138,6 +159,33 @@ mod tests {
             items: items.iter().map(|(s, t)| (*s, t.to_string())).collect(),
             has_more,
         }
+    }
+
+    #[test]
+    fn repeated_parameters_are_bad_queries_and_unknown_ones_are_ignored() {
+        assert!(ListParams::parse("").is_ok());
+        assert!(ListParams::parse("_=123").is_ok());
+        assert_eq!(
+            ListParams::parse("limit=5&cursor=ab")
+                .expect("parse")
+                .limit()
+                .ok(),
+            Some(5)
+        );
+        for bad in [
+            "limit=null&limit=null",
+            "limit=1&limit=2",
+            "cursor=a&cursor=b",
+        ] {
+            assert!(
+                matches!(ListParams::parse(bad), Err(ApiError::BadQuery(_))),
+                "{bad}"
+            );
+        }
+        assert!(ListParams::parse("limit=null")
+            .expect("parse")
+            .limit()
+            .is_err());
     }
 
     #[test]

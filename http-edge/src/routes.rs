@@ -1,5 +1,6 @@
 //! All routes of the edge, one module per group: the JSON API
-//! ([`orders`], [`payments`], [`deliveries`], [`views`]), the probes
+//! ([`catalog`], [`orders`], [`payments`], [`deliveries`], [`views`]) and
+//! its description ([`openapi`]), the probes
 //! ([`health`]), the cluster status for operators ([`status`],
 //! `GET /status.json`) and the web pages ([`pages`]: `/`, `/owner`,
 //! `/status` and `/assets/...`).
@@ -9,8 +10,10 @@
 //! anything else still reaches the JSON 404 of [`crate::error::recover`].
 //! Every answer is counted by [`crate::traffic`].
 
+pub mod catalog;
 pub mod deliveries;
 pub mod health;
+pub mod openapi;
 pub mod orders;
 pub mod pages;
 pub mod payments;
@@ -31,7 +34,9 @@ pub fn with_state(
 /// The whole public API and the web pages, with errors mapped to the JSON
 /// error body and every answer counted.
 pub fn api(state: EdgeState) -> BoxedFilter<(Response,)> {
-    let routes = orders::routes(state.clone())
+    let routes = catalog::routes(state.clone())
+        .or(orders::routes(state.clone()))
+        .unify()
         .or(payments::routes(state.clone()))
         .unify()
         .or(deliveries::routes(state.clone()))
@@ -41,6 +46,8 @@ pub fn api(state: EdgeState) -> BoxedFilter<(Response,)> {
         .or(status::routes(state.clone()))
         .unify()
         .or(pages::routes())
+        .unify()
+        .or(openapi::routes())
         .unify()
         .or(health::edge_routes(state))
         .unify()

@@ -107,7 +107,7 @@ pub async fn serve(
     let (stop, stopped) = watch::channel(false);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
@@ -122,7 +122,7 @@ pub async fn serve(
                 let (routes, gate, stopped, alive) =
                     (routes.clone(), gate.clone(), stopped.clone(), alive.clone());
                 tokio::spawn(async move {
-                    connection::serve(stream, routes, gate, stopped).await;
+                    connection::serve(stream, peer, routes, gate, stopped).await;
                     drop((slot, alive));
                 });
             }

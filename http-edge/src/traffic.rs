@@ -17,7 +17,8 @@ use warp::{filters::BoxedFilter, http::StatusCode, path::FullPath, reply::Respon
 pub const REQUESTS_TOTAL: &str = "kukka_edge_requests_total";
 
 /// Every value of the `route` label.
-pub const ROUTES: [&str; 9] = [
+pub const ROUTES: [&str; 11] = [
+    "catalog",
     "orders",
     "payments",
     "deliveries",
@@ -26,6 +27,7 @@ pub const ROUTES: [&str; 9] = [
     "pages",
     "status",
     "probes",
+    "openapi",
     "other",
 ];
 
@@ -36,6 +38,8 @@ pub const CLASSES: [&str; 5] = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 pub fn route_of(path: &str) -> &'static str {
     let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
     match first {
+        "catalog" => "catalog",
+        "openapi.json" => "openapi",
         "orders" => "orders",
         "payments" => "payments",
         "deliveries" => "deliveries",

@@ -131,9 +131,43 @@ pub struct NodeArgs {
     /// Where an order or payment node keeps its sled database.
     #[arg(long, env = "KUKKA_DATA_DIR", default_value = "./.kukka/data")]
     pub data_dir: PathBuf,
-    /// The shop owner's bearer token for `POST /deliveries`.
+    /// The shop owner's bearer token: it may do everything (an edge
+    /// reachable from other hosts needs at least 32 characters).
     #[arg(long, env = "KUKKA_OWNER_TOKEN", hide_env_values = true)]
     pub owner_token: Option<String>,
+    /// Edge: the secret customer tokens are signed with, the same on every
+    /// edge (at least 32 characters; from a Secret in Kubernetes). Without
+    /// it an edge on loopback makes one up, and its tokens die with it.
+    #[arg(long, env = "KUKKA_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
+    /// Edge: a previous token secret, still accepted (to rotate the secret
+    /// without signing every customer out).
+    #[arg(long, env = "KUKKA_TOKEN_SECRET_PREVIOUS", hide_env_values = true)]
+    pub token_secret_previous: Option<String>,
+    /// Edge: the boxes for sale and their prices, a JSON file shaped like
+    /// `GET /catalog`'s answer (default: the built-in catalog of the
+    /// original system's boxes).
+    #[arg(long, env = "KUKKA_CATALOG")]
+    pub catalog: Option<PathBuf>,
+    /// How many order shards the cluster has (shards 0..N). Edges route
+    /// every `Idempotency-Key` to one of them; an order node refuses to
+    /// start with a shard number outside. Set it on every role.
+    #[arg(long, env = "KUKKA_ORDER_SHARDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub order_shards: u32,
+    /// Order: how long an `Idempotency-Key` is kept after its order was
+    /// placed, in seconds; a retry after that places a new order.
+    #[arg(long, env = "KUKKA_IDEMPOTENCY_TTL_SECS", default_value_t = 86_400, value_parser = positive())]
+    pub idempotency_ttl_secs: u64,
+    /// Edge: failed token attempts (a bearer token that matches nobody) a
+    /// client may make in a minute; more are answered `429`.
+    #[arg(long, env = "KUKKA_AUTH_MAX_FAILURES", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub auth_max_failures: u32,
+    /// Edge: a header a trusted proxy in front sets to the client's
+    /// address (e.g. `X-Forwarded-For`: its last address counts), so
+    /// failed token attempts are counted per client, not per proxy. Leave
+    /// it unset when clients reach the edge directly: they could forge it.
+    #[arg(long, env = "KUKKA_CLIENT_IP_HEADER")]
+    pub client_ip_header: Option<String>,
     /// Log format.
     #[arg(long, env = "KUKKA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -336,6 +370,10 @@ pub struct UpArgs {
     /// The shop owner's token (default: `owner-secret`, printed at start).
     #[arg(long, env = "KUKKA_OWNER_TOKEN", hide_env_values = true)]
     pub owner_token: Option<String>,
+    /// The secret the edges sign customer tokens with (default: one made
+    /// on first use and kept in `<data dir>/token-secret`).
+    #[arg(long, env = "KUKKA_TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<String>,
     /// Keep the children's output in `logs/<name>.log` only, instead of
     /// also showing it on stdout behind each child's name
     /// (`KUKKA_QUIET=1`, `true`, `yes` or `on`).

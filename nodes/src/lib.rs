@@ -25,6 +25,8 @@
 //!   and whether each child is alive and healthy.
 //! - [`views`]: `kukka views rebuild`, replaying the stream into fresh read
 //!   models.
+//! - [`secrets`]: the weak or published secrets a node reachable from
+//!   other hosts refuses to start with.
 //! - [`signals`]: process signals as futures, and sending signals.
 
 pub mod cli;
@@ -33,6 +35,7 @@ pub mod faults;
 pub mod in_process;
 pub mod node;
 pub mod roles;
+pub mod secrets;
 pub mod signals;
 pub mod status;
 pub mod telemetry;

@@ -22,11 +22,7 @@
 //! If the supervisor escalates (a child crash-loops), the node exits 70 so
 //! that its process supervisor restarts it.
 
-use std::{
-    net::{IpAddr, SocketAddr},
-    sync::atomic::Ordering,
-    time::Duration,
-};
+use std::{net::SocketAddr, sync::atomic::Ordering, time::Duration};
 
 use anyhow::Context;
 use kukka_actors::runtime::{
@@ -41,7 +37,7 @@ use ractor::{Actor, ActorRef};
 use tokio::{sync::mpsc, task::JoinHandle};
 
 use crate::{
-    cli::{NodeArgs, DEFAULT_COOKIE},
+    cli::NodeArgs,
     cluster::{self, DialerArgs, SeedDialer},
     roles::{self, HttpSurface, NodeContext},
     signals,
@@ -263,19 +259,10 @@ async fn drain_outbox(store: &SledStore, relay: &RelayHandle, within: Duration) 
     }
 }
 
-fn is_local(ip: IpAddr) -> bool {
-    ip.is_loopback()
-}
-
 /// Runs a node until it is told to stop; returns the exit code.
 pub async fn run(mut args: NodeArgs) -> anyhow::Result<u8> {
     args.resolve_shard().map_err(anyhow::Error::msg)?;
-    if args.cookie == DEFAULT_COOKIE && !is_local(args.cluster_bind) {
-        anyhow::bail!(
-            "refusing to listen on {} with the default cluster cookie: set KUKKA_COOKIE (or --cookie) to a secret shared by the cluster",
-            args.cluster_bind
-        );
-    }
+    crate::secrets::check(&args).map_err(anyhow::Error::msg)?;
     let role = args.role.as_str();
     let node_name = format!("{}-{}", args.instance(), std::process::id());
     let server = cluster::start(

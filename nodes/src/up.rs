@@ -14,6 +14,8 @@
 //!   backoff.
 //! - Children's output goes to `logs/<name>.log` and, unless `--quiet`, to
 //!   stdout behind each child's name ([`output`]).
+//! - The edges sign customer tokens with a secret kept in the data dir
+//!   ([`token_secret`]), so tokens survive restarts.
 //! - `--replicas N` runs N of each role (order and payment as shards 0..N,
 //!   edges on consecutive ports, or each on a free port with
 //!   `--edge-port 0`). It prints `kukka is ready at <url>` once the edge
@@ -33,6 +35,7 @@ pub mod probe;
 pub mod process;
 pub mod redis;
 pub mod spawner;
+pub mod token_secret;
 
 use std::{path::Path, sync::Arc, time::Duration};
 
@@ -72,6 +75,10 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
         .owner_token
         .clone()
         .unwrap_or_else(|| LOCAL_OWNER_TOKEN.to_string());
+    let token_secret = match &args.token_secret {
+        Some(s) => s.clone(),
+        None => token_secret::token_secret(&dir)?,
+    };
     let log_format = match args.log_format {
         crate::telemetry::LogFormat::Text => "text",
         crate::telemetry::LogFormat::Json => "json",
@@ -110,15 +117,19 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
     };
 
     for (i, node) in plans.iter().enumerate() {
+        let mut env = vec![
+            ("KUKKA_OWNER_TOKEN".into(), owner_token.clone()),
+            ("KUKKA_REDIS_URL".into(), redis_url.clone()),
+        ];
+        if node.role == "edge" {
+            env.push(("KUKKA_TOKEN_SECRET".into(), token_secret.clone()));
+        }
         let mut m = Managed::new(
             &node.name,
             i + 1,
             exe.clone(),
             node.args(&plans, &dir, log_format),
-            vec![
-                ("KUKKA_OWNER_TOKEN".into(), owner_token.clone()),
-                ("KUKKA_REDIS_URL".into(), redis_url.clone()),
-            ],
+            env,
             &dir,
             node.run_info(),
             launcher.clone(),

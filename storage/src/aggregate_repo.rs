@@ -270,6 +270,49 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> AggregateRepo<T> {
             .filter(|s| *s != FENCE))
     }
 
+    /// Removes each secondary key of `keys` that still points to its
+    /// sequence number (a key someone re-used meanwhile is left alone), in
+    /// one durable change; the records stay. How many were removed.
+    pub async fn remove_keys(&self, keys: &[(String, u64)]) -> Result<usize, StorageError> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let repo = self.clone();
+        let keys = keys.to_vec();
+        self.store
+            .commit(move |tx| {
+                let b = tx.tree(repo.ids.by_key);
+                let mut removed = 0;
+                for (key, seq) in &keys {
+                    if let Some(v) = b.get(key.as_bytes())? {
+                        if key_of(&v) == *seq {
+                            b.remove(key.as_bytes())?;
+                            removed += 1;
+                        }
+                    }
+                }
+                Ok(removed)
+            })
+            .await
+    }
+
+    /// The secondary keys that start with `prefix`, with the sequence
+    /// numbers they point to (fences left out), in key order.
+    pub fn keys_with_prefix(
+        &self,
+        prefix: &str,
+    ) -> impl Iterator<Item = Result<(String, u64), StorageError>> {
+        self.by_key
+            .scan_prefix(prefix.as_bytes())
+            .filter_map(|kv| match kv {
+                Err(e) => Some(Err(e.into())),
+                Ok((k, v)) => {
+                    let seq = key_of(&v);
+                    (seq != FENCE).then(|| Ok((String::from_utf8_lossy(&k).into_owned(), seq)))
+                }
+            })
+    }
+
     /// Up to `limit` records after `after`, in creation order, and whether
     /// more follow.
     pub fn list(
@@ -386,6 +429,33 @@ mod tests {
             Inserted::Fenced
         );
         assert_eq!(repo.seq_by_key("k9").expect("by key"), None);
+
+        let listed: Vec<(String, u64)> = repo
+            .keys_with_prefix("k")
+            .collect::<Result<_, _>>()
+            .expect("scan");
+        assert_eq!(listed, vec![("k1".to_string(), s1)], "fences are left out");
+        let k1 = |seq| vec![("k1".to_string(), seq)];
+        assert_eq!(
+            repo.remove_keys(&k1(s9)).await.expect("remove"),
+            0,
+            "not its seq"
+        );
+        assert_eq!(repo.remove_keys(&k1(s1)).await.expect("remove"), 1);
+        assert_eq!(repo.seq_by_key("k1").expect("by key"), None);
+        assert_eq!(
+            repo.get(s1).expect("get"),
+            Some("a!".to_string()),
+            "the record stays"
+        );
+        let s10 = repo.next_seq().expect("seq");
+        assert_eq!(
+            repo.insert(s10, Some("k1"), &"reused".to_string(), &[])
+                .await
+                .expect("insert"),
+            Inserted::New,
+            "a removed key may be used again"
+        );
 
         for _ in 0..3 {
             let s = repo.next_seq().expect("seq");

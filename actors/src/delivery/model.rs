@@ -1,6 +1,8 @@
 //! The delivery state machine (the shop owner's side of an order).
 //!
-//! `DeliveryRequested → DeliveryStarted → Delivered`, and
+//! `DeliveryRequested → DeliveryStarted → Delivered`, or
+//! `DeliveryRequested → Delivered` at once (handed over in the shop, as in
+//! the original system's scenario), and
 //! `DeliveryRequested | DeliveryStarted → DeliveryCancelled` when the order
 //! is cancelled (a started delivery is recalled). `Delivered` and
 //! `DeliveryCancelled` are final. Deliveries live in Redis; the transition
@@ -52,7 +54,7 @@ impl DeliveryStatus {
         match self {
             Self::DeliveryRequested => &[],
             Self::DeliveryStarted => &[Self::DeliveryRequested],
-            Self::Delivered => &[Self::DeliveryStarted],
+            Self::Delivered => &[Self::DeliveryRequested, Self::DeliveryStarted],
             Self::DeliveryCancelled => &[Self::DeliveryRequested, Self::DeliveryStarted],
         }
     }
@@ -102,9 +104,13 @@ mod tests {
     }
 
     #[test]
-    fn skipping_going_back_and_leaving_final_states_are_illegal() {
+    fn a_requested_delivery_may_be_handed_over_at_once() {
+        assert_eq!(DeliveryRequested.transition(Delivered), Ok(Delivered));
+    }
+
+    #[test]
+    fn going_back_and_leaving_final_states_are_illegal() {
         for (from, to) in [
-            (DeliveryRequested, Delivered),
             (Delivered, DeliveryStarted),
             (DeliveryStarted, DeliveryRequested),
             (Delivered, DeliveryCancelled),

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     bulkhead::BulkheadStatus,
+    customer::CustomerId,
     id::OrderId,
+    idempotency::KeyScope,
     model::{Order, OrderStatus},
     new_order::NewOrder,
 };
@@ -28,8 +30,15 @@ pub struct PlaceOrder {
     pub correlation_id: String,
     /// The validated order.
     pub order: NewOrder,
+    /// Who places it (the edge made a new customer for a caller without
+    /// a customer token). `None` only from edges of older versions.
+    #[serde(default)]
+    pub customer: Option<CustomerId>,
     /// The client's `Idempotency-Key`, if any.
     pub idempotency_key: Option<String>,
+    /// Whose key it is.
+    #[serde(default)]
+    pub key_scope: KeyScope,
 }
 
 /// A request about one order (also sent to payment and delivery).
@@ -40,6 +49,11 @@ pub struct ByOrder {
     pub correlation_id: String,
     /// The order.
     pub order_id: OrderId,
+    /// The customer asking, for a customer's request to an order shard
+    /// (`Get`, `Cancel`): another customer's order is answered as missing.
+    /// `None`: the owner, or the system itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerId>,
 }
 
 /// Messages of an order shard.

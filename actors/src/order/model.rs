@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::id::OrderId;
+use super::{customer::CustomerId, id::OrderId};
 use crate::domain_error::DomainError;
 
 /// What the customer ordered: who, where to, which box, how many, and the
@@ -70,6 +70,10 @@ impl OrderStatus {
 pub struct Order {
     /// Its id; names the shard that owns it.
     pub id: OrderId,
+    /// Who placed it (none for orders placed before customers had ids, and
+    /// for fences). Never shown to clients (the edge leaves it out).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<CustomerId>,
     /// What was ordered.
     #[serde(flatten)]
     pub line: OrderLine,
@@ -116,6 +120,7 @@ impl Order {
     ) -> Self {
         Self {
             id,
+            customer_id: None,
             line,
             status,
             payment_id,
@@ -123,6 +128,19 @@ impl Order {
             created_at: now.to_string(),
             updated_at: now.to_string(),
         }
+    }
+
+    /// The same order, placed by `customer`.
+    pub fn by(mut self, customer: Option<CustomerId>) -> Self {
+        self.customer_id = customer;
+        self
+    }
+
+    /// Whether `customer` may see and change this order: the customer who
+    /// placed it, or anyone when `customer` is `None` (the owner, and the
+    /// system's own calls).
+    pub fn visible_to(&self, customer: Option<CustomerId>) -> bool {
+        customer.is_none() || customer == self.customer_id
     }
 
     /// Cancels the order. `Ok(true)`: it changed and an `OrderCancelled`
@@ -195,6 +213,23 @@ mod tests {
         let back: Order =
             serde_json::from_value(serde_json::to_value(&fence).expect("json")).expect("decode");
         assert_eq!(back, fence);
+    }
+
+    #[test]
+    fn only_its_customer_and_the_owner_see_an_order() {
+        let (a, b) = (CustomerId::random(), CustomerId::random());
+        let o = Order::placed(id(), line(), "p".into(), "t0").by(Some(a));
+        assert!(o.visible_to(Some(a)));
+        assert!(o.visible_to(None), "the owner");
+        assert!(!o.visible_to(Some(b)));
+        let v = serde_json::to_value(&o).expect("json");
+        assert_eq!(v["customerId"], a.to_string());
+        assert_eq!(serde_json::from_value::<Order>(v).expect("decode"), o);
+        let legacy = Order::placed(id(), line(), "p".into(), "t0");
+        assert!(
+            !legacy.visible_to(Some(a)),
+            "an order without a customer is the owner's"
+        );
     }
 
     #[test]

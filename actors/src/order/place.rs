@@ -7,16 +7,21 @@
 //! with `OrderRejected` when it failed or timed out (a charge that still
 //! lands is then voided by payment). A call the bulkhead refused without
 //! calling payment (full, circuit open) writes nothing: there is no charge
-//! to compensate, and a shed request costs no disk write. An `Idempotency-Key` maps to the order
-//! it placed, so a retry returns that order instead of paying again.
+//! to compensate, and a shed request costs no disk write. An
+//! `Idempotency-Key` maps to the order it placed, so a retry returns that
+//! order instead of paying again ([`super::idempotency`]). A request whose
+//! expected total is not the shop's is refused before anything is charged
+//! or written.
 
 use kukka_storage::aggregate_repo::Inserted;
 use ractor::rpc::CallResult;
+use time::OffsetDateTime;
 
 use super::{
     bulkhead::{BulkheadMsg, ChargeError},
+    idempotency,
     messages::{ByOrder, PlaceOrder},
-    model::{Order, OrderLine, OrderStatus},
+    model::{Order, OrderStatus},
     shard::Orders,
 };
 use crate::{
@@ -30,11 +35,6 @@ use crate::{
     },
 };
 
-/// The secondary key an `Idempotency-Key` is stored under.
-fn idempotency_key(key: &str) -> String {
-    format!("idem:{key}")
-}
-
 impl Orders {
     /// Pays for and establishes an order (see the module docs).
     #[tracing::instrument(skip_all, fields(correlation_id = %req.correlation_id, order_id))]
@@ -42,12 +42,36 @@ impl Orders {
         if self.faults.fire(Fault::PanicInRequest) {
             panic!("injected fault: panic while placing an order");
         }
-        let idem_key = req.idempotency_key.as_deref().map(idempotency_key);
+        let idem_key = req
+            .idempotency_key
+            .as_deref()
+            .map(|k| idempotency::storage_key(&req.key_scope, k));
+        // Requests with one key take turns: a concurrent retry waits, then
+        // finds the order this one placed (one charge, not two).
+        let _turn = match &idem_key {
+            Some(key) => Some(self.idempotency.locks.lock(key).await),
+            None => None,
+        };
         if let Some(key) = &idem_key {
             if let Some(seq) = self.repo.seq_by_key(key)? {
-                return same_request(self.repo.get(seq)?, &req);
+                match self.repo.get(seq)? {
+                    Some(existing)
+                        if !self
+                            .idempotency
+                            .expired(&existing.created_at, OffsetDateTime::now_utc()) =>
+                    {
+                        return same_request(Some(existing), &req);
+                    }
+                    // Expired (or dangling): the key is free again.
+                    _ => {
+                        self.repo.remove_keys(&[(key.clone(), seq)]).await?;
+                    }
+                }
             }
         }
+        // Nothing is charged or written for a customer who expects another
+        // total than the shop's.
+        req.order.check_price()?;
         let seq = self.repo.next_seq()?;
         let id = self.order_id(seq);
         tracing::Span::current().record("order_id", tracing::field::display(id));
@@ -69,7 +93,8 @@ impl Orders {
                 return Err(e);
             }
         };
-        let order = Order::placed(id, req.order.clone().into_line(), payment.id.clone(), &now);
+        let order = Order::placed(id, req.order.clone().into_line(), payment.id.clone(), &now)
+            .by(req.customer);
         let event = Envelope::new(
             &req.correlation_id,
             id,
@@ -109,7 +134,8 @@ impl Orders {
     /// payment void a charge that may still land.
     async fn reject(&self, seq: u64, req: &PlaceOrder, reason: String, now: &str) -> Reply<()> {
         let id = self.order_id(seq);
-        let order = Order::rejected(id, req.order.clone().into_line(), reason.clone(), now);
+        let order = Order::rejected(id, req.order.clone().into_line(), reason.clone(), now)
+            .by(req.customer);
         let event = Envelope::new(&req.correlation_id, id, EventBody::OrderRejected { reason });
         self.repo
             .insert(seq, None, &order, &[event.to_stream_event()])
@@ -177,8 +203,7 @@ impl Orders {
 fn same_request(existing: Option<Order>, req: &PlaceOrder) -> Reply<Order> {
     let existing =
         existing.ok_or_else(|| ServiceError::internal("idempotency key without order"))?;
-    let asked: &OrderLine = &req.order;
-    if existing.line == *asked {
+    if req.order.asks_for(&existing.line) {
         Ok(existing)
     } else {
         Err(ServiceError::IdempotencyMismatch {

@@ -15,6 +15,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use super::{
     bulkhead::{BulkheadMsg, BulkheadStatus, BULKHEAD},
     id::OrderId,
+    idempotency::Idempotency,
     messages::{ByOrder, OrderMsg},
     model::Order,
 };
@@ -43,6 +44,8 @@ pub struct Orders {
     /// Deadline of a call to the bulkhead (its own payment deadline plus a
     /// margin) and to a delivery desk.
     pub call_timeout: Duration,
+    /// `Idempotency-Key` expiry and the per-key locks.
+    pub idempotency: Idempotency,
 }
 
 impl Orders {
@@ -56,11 +59,15 @@ impl Orders {
         (id.shard() == self.shard).then_some(id.seq())
     }
 
-    /// One order of this shard.
+    /// One order of this shard, if the customer asking may see it
+    /// (another customer's order is missing, exactly as an unknown one).
     pub fn get(&self, q: &ByOrder) -> Reply<Order> {
         let not_found = || ServiceError::not_found(format!("order {}", q.order_id));
         let seq = self.seq_of(q.order_id).ok_or_else(not_found)?;
-        self.repo.get(seq)?.ok_or_else(not_found)
+        self.repo
+            .get(seq)?
+            .filter(|o| o.visible_to(q.customer))
+            .ok_or_else(not_found)
     }
 
     /// One page of this shard's orders.

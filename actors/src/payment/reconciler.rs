@@ -73,6 +73,7 @@ impl Payments {
             let q = ByOrder {
                 correlation_id: marker.correlation_id.clone(),
                 order_id,
+                customer: None,
             };
             match rpc(
                 &owner,

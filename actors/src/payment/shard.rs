@@ -324,6 +324,7 @@ mod tests {
             .get(&ByOrder {
                 correlation_id: "c".into(),
                 order_id: order(2),
+                customer: None,
             })
             .expect("get");
         assert_eq!(voided.status, PaymentStatus::PaymentCancelled);

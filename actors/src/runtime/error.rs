@@ -36,6 +36,15 @@ pub enum ServiceError {
         /// The state that forbids it, for the client.
         message: String,
     },
+    /// The customer expects another total than the shop's; nothing was
+    /// written.
+    #[error("{message}")]
+    PriceMismatch {
+        /// The shop's total (catalog price × quantity), in won.
+        price: u64,
+        /// What differs, for the client.
+        message: String,
+    },
     /// Payment did not confirm in time, or is shedding load: the order was
     /// not established; try again shortly.
     #[error("payment unavailable: {message}")]
@@ -102,6 +111,10 @@ impl From<DomainError> for ServiceError {
         match e {
             DomainError::Invalid { field, message } => Self::Invalid { field, message },
             e @ DomainError::IllegalTransition { .. } => Self::Conflict {
+                message: e.to_string(),
+            },
+            e @ DomainError::PriceMismatch { price, .. } => Self::PriceMismatch {
+                price,
                 message: e.to_string(),
             },
         }

@@ -3,16 +3,35 @@
 //! MyPage and OrderDetails are two shapes of one hash per order
 //! ([`view_key`]), listed once in [`VIEW_INDEX`] (a sorted set whose members
 //! sort by creation time and end with the order id): one merge per event
-//! keeps both up to date.
+//! keeps both up to date. Each customer's orders are also listed in an
+//! index of their own ([`customer_views_key`]), for `GET /myPages` with a
+//! customer token.
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
+use crate::order::customer::CustomerId;
+
 /// Key prefix of an order's view hash (`kukka:view:<order id>`).
 pub const VIEW_KEY_PREFIX: &str = "kukka:view:";
 /// Index of every order's view.
 pub const VIEW_INDEX: &str = "kukka:views";
+
+/// Key prefix of what is kept per customer
+/// (`kukka:customer:{<customer id>}:...`).
+pub const CUSTOMER_KEY_PREFIX: &str = "kukka:customer:";
+/// Key suffix of a customer's view index.
+pub const CUSTOMER_VIEWS_SUFFIX: &str = ":views";
+
+/// Index of one customer's views (`GET /myPages` with their token): the
+/// members of [`VIEW_INDEX`] of the orders they placed.
+pub fn customer_views_key(customer: &CustomerId) -> String {
+    format!("{CUSTOMER_KEY_PREFIX}{{{customer}}}{CUSTOMER_VIEWS_SUFFIX}")
+}
+
+/// The view hash's field naming the order's customer (never shown).
+pub const CUSTOMER_FIELD: &str = "customerId";
 
 /// Hash key of an order's view (MyPage and OrderDetails).
 pub fn view_key(order_id: &str) -> String {
@@ -54,5 +73,14 @@ mod tests {
         let m = index_member("2026-01-01T00:00:00.000Z", "0-1");
         assert_eq!(order_id_of_member(&m), "0-1");
         assert!(index_member("2026-01-01", "9-9") < index_member("2026-01-02", "0-0"));
+    }
+
+    #[test]
+    fn a_customers_index_is_in_the_customers_hash_slot() {
+        let c: CustomerId = "00112233445566778899aabbccddeeff".parse().expect("id");
+        assert_eq!(
+            customer_views_key(&c),
+            "kukka:customer:{00112233445566778899aabbccddeeff}:views"
+        );
     }
 }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use kukka_storage::views::{self, FieldUpdate, Merge};
 use redis::aio::ConnectionManager;
 
-use super::keys::{index_member, view_key, VIEW_INDEX};
+use super::keys::{customer_views_key, index_member, view_key, CUSTOMER_FIELD, VIEW_INDEX};
 use crate::{
     events::{Envelope, EventBody, EventKind},
     order::model::OrderStatus,
@@ -40,10 +40,13 @@ impl ViewProjector {
             |field: &str, name: &str, rank: u32| vec![FieldUpdate::ranked(field, name, rank, at)];
         let (member, updates) = match &event.body {
             EventBody::OrderPlaced {
-                line, created_at, ..
+                line,
+                created_at,
+                customer_id,
+                ..
             } => {
                 let s = OrderStatus::Ordered;
-                let updates = vec![
+                let mut updates = vec![
                     FieldUpdate::fact("orderId", id.as_str(), at),
                     FieldUpdate::fact("customerName", line.customer_name.as_str(), at),
                     FieldUpdate::fact("phoneNumber", line.phone_number.as_str(), at),
@@ -54,6 +57,9 @@ impl ViewProjector {
                     FieldUpdate::fact("createdAt", created_at.as_str(), at),
                     FieldUpdate::ranked("orderStatus", s.as_str(), s.rank(), at),
                 ];
+                if let Some(c) = customer_id {
+                    updates.push(FieldUpdate::fact(CUSTOMER_FIELD, c.to_string(), at));
+                }
                 (Some(index_member(created_at, &id)), updates)
             }
             EventBody::OrderCancelled => {
@@ -111,6 +117,22 @@ impl ViewProjector {
         (merges, carried_by)
     }
 
+    /// The customer index entry an event adds (`OrderPlaced` of an order
+    /// with a customer): the index's key and the order's member.
+    pub fn customer_index_for(event: &Envelope) -> Option<(String, String)> {
+        match &event.body {
+            EventBody::OrderPlaced {
+                customer_id: Some(c),
+                created_at,
+                ..
+            } => Some((
+                customer_views_key(c),
+                index_member(created_at, &event.order_id.to_string()),
+            )),
+            _ => None,
+        }
+    }
+
     /// Applies a batch of events; one result per event.
     pub async fn project(
         conn: &mut ConnectionManager,
@@ -118,9 +140,33 @@ impl ViewProjector {
     ) -> Result<Vec<Result<(), kukka_storage::StorageError>>, kukka_storage::StorageError> {
         let (merges, carried_by) = Self::merges_for(events);
         let results = views::merge_many(conn, &merges).await?;
+        // Customer indexes: one ZADD per placed order, in one round trip
+        // (each index is in its customer's hash slot, apart from the view).
+        let indexed: Vec<(usize, (String, String))> = events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((i, Self::customer_index_for(e)?)))
+            .collect();
+        let mut index_failed = vec![false; events.len()];
+        if !indexed.is_empty() {
+            let mut pipe = redis::pipe();
+            for (_, (key, member)) in &indexed {
+                pipe.cmd("ZADD").arg(key).arg(0).arg(member).ignore();
+            }
+            if let Err(e) = pipe.query_async::<()>(conn).await {
+                tracing::warn!(error = %e, "customer indexes not updated; retried");
+                for (i, _) in &indexed {
+                    index_failed[*i] = true;
+                }
+            }
+        }
         Ok(carried_by
             .into_iter()
-            .map(|m| match m {
+            .zip(index_failed)
+            .map(|(m, index_failed)| match m {
+                _ if index_failed => Err(kukka_storage::StorageError::Transaction(
+                    "the customer index was not updated".into(),
+                )),
                 None => Ok(()),
                 Some(i) => match &results[i] {
                     Ok(_) => Ok(()),
@@ -168,7 +214,7 @@ mod tests {
     use super::*;
     use crate::{
         delivery::model::DeliveryStatus,
-        order::{id::OrderId, model::OrderLine},
+        order::{customer::CustomerId, id::OrderId, model::OrderLine},
     };
 
     fn id(seq: u64) -> OrderId {
@@ -188,6 +234,7 @@ mod tests {
                     price: 10000,
                     qty: 2,
                 },
+                customer_id: None,
                 payment_id: "p".into(),
                 created_at: "2026-01-01T00:00:00.000Z".into(),
             },
@@ -226,6 +273,31 @@ mod tests {
         );
         let rejected = Envelope::new("c", id(1), EventBody::OrderRejected { reason: "t".into() });
         assert!(ViewProjector::merge_for(&rejected).is_none());
+    }
+
+    #[test]
+    fn a_customers_order_is_indexed_for_them_and_remembers_them() {
+        let customer = CustomerId::random();
+        let mut e = placed(4);
+        assert_eq!(ViewProjector::customer_index_for(&e), None);
+        if let EventBody::OrderPlaced { customer_id, .. } = &mut e.body {
+            *customer_id = Some(customer);
+        }
+        assert_eq!(
+            ViewProjector::customer_index_for(&e),
+            Some((
+                customer_views_key(&customer),
+                "2026-01-01T00:00:00.000Z|0-4".to_string()
+            ))
+        );
+        let m = ViewProjector::merge_for(&e).expect("merge");
+        assert!(m.updates.contains(&FieldUpdate::fact(
+            CUSTOMER_FIELD,
+            customer.to_string(),
+            &e.occurred_at
+        )));
+        let paid = Envelope::new("c", id(4), EventBody::OrderCancelled);
+        assert_eq!(ViewProjector::customer_index_for(&paid), None);
     }
 
     #[test]

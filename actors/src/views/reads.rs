@@ -7,8 +7,13 @@ use kukka_storage::{page::Page, views, StorageError};
 use redis::aio::ConnectionManager;
 use serde_json::{json, Value};
 
-use super::keys::{num, order_id_of_member, text, view_key, VIEW_INDEX};
-use crate::delivery::store::{delivery_json, delivery_key, DELIVERY_INDEX};
+use super::keys::{
+    customer_views_key, num, order_id_of_member, text, view_key, CUSTOMER_FIELD, VIEW_INDEX,
+};
+use crate::{
+    delivery::store::{delivery_json, delivery_key, DELIVERY_INDEX},
+    order::customer::CustomerId,
+};
 
 /// A MyPage hash as the contract's JSON; `None` until the order itself was
 /// projected.
@@ -84,8 +89,21 @@ impl Collection {
         conn: &mut ConnectionManager,
         order_id: &str,
     ) -> Result<Option<Value>, StorageError> {
+        self.get_visible(conn, order_id, None).await
+    }
+
+    /// One entry by order id, if `customer` may see it: any entry when
+    /// `customer` is `None` (the owner); otherwise only that customer's
+    /// (another customer's entry is `None`, as a missing one is).
+    pub async fn get_visible(
+        self,
+        conn: &mut ConnectionManager,
+        order_id: &str,
+        customer: Option<CustomerId>,
+    ) -> Result<Option<Value>, StorageError> {
         Ok(views::get(conn, &self.key(order_id))
             .await?
+            .filter(|m| customer.is_none_or(|c| m.get(CUSTOMER_FIELD) == Some(&c.to_string())))
             .and_then(|m| self.shape(&m)))
     }
 
@@ -105,6 +123,23 @@ impl Collection {
             next_cursor: page.next_cursor,
         })
     }
+}
+
+/// One page of a customer's MyPage entries, oldest first.
+pub async fn my_pages_of(
+    conn: &mut ConnectionManager,
+    customer: &CustomerId,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<Page<Value>, StorageError> {
+    let page = views::list(conn, &customer_views_key(customer), cursor, limit, |m| {
+        view_key(order_id_of_member(m))
+    })
+    .await?;
+    Ok(Page {
+        items: page.items.iter().filter_map(my_page_json).collect(),
+        next_cursor: page.next_cursor,
+    })
 }
 
 #[cfg(test)]

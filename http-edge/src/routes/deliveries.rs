@@ -1,5 +1,5 @@
 //! `GET /deliveries` (read from Redis) and `POST /deliveries` (the shop
-//! owner's action, sent to a delivery node; needs the owner's token).
+//! owner's action, sent to a delivery node): both the owner's only.
 
 use kukka_actors::{
     delivery::messages::{DeliveryMsg, DeliveryUpdate},
@@ -11,7 +11,12 @@ use warp::{filters::BoxedFilter, reply::Response, Filter};
 
 use super::{views::list_collection, with_state};
 use crate::{
-    body::json_body, correlation::correlation_id, error::ApiError, pagination::ListParams, respond,
+    auth::{credentials, Access, Credentials},
+    body::json_body,
+    correlation::correlation_id,
+    error::ApiError,
+    pagination::{list_params, ListParams},
+    respond,
     state::EdgeState,
 };
 
@@ -22,57 +27,35 @@ pub fn routes(state: EdgeState) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(correlation_id())
-        .and(warp::query::<ListParams>())
+        .and(credentials(state.clone()))
+        .and(list_params())
         .then(
-            |state: EdgeState, cid: String, params: ListParams| async move {
-                list_collection(state, cid, params, Collection::Deliveries).await
+            |state: EdgeState,
+             cid: String,
+             creds: Credentials,
+             params: Result<ListParams, ApiError>| async move {
+                list_collection(state, cid, creds, params, Collection::Deliveries).await
             },
         );
     let update = warp::path!("deliveries")
         .and(warp::post())
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .and(correlation_id())
-        .and(warp::header::optional::<String>("authorization"))
+        .and(credentials(state))
         .and(json_body(limit))
         .then(update);
     list.or(update).unify().boxed()
-}
-
-/// Compares in time independent of where the first difference is.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
-    }
-    diff == 0
-}
-
-/// Checks `Authorization: Bearer <owner token>`.
-pub fn authorize(state: &EdgeState, header: Option<&str>) -> Result<(), ApiError> {
-    let given = header
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or(ApiError::Unauthorized)?;
-    match &state.settings.owner_token {
-        Some(expected) if constant_time_eq(given.as_bytes(), expected.as_bytes()) => Ok(()),
-        Some(_) => Err(ApiError::Forbidden),
-        None => Err(ApiError::Forbidden),
-    }
 }
 
 #[tracing::instrument(skip_all, fields(correlation_id = %cid))]
 async fn update(
     state: EdgeState,
     cid: String,
-    auth: Option<String>,
+    creds: Credentials,
     body: Result<Value, ApiError>,
 ) -> Response {
     let result = async {
-        authorize(&state, auth.as_deref())?;
+        Access::Owner.admit(creds)?;
         let body = body?;
         let field = |name: &str| -> Result<String, ApiError> {
             match body.get(name) {
@@ -120,18 +103,4 @@ async fn update(
     let resp = respond::result(result, &cid);
     tracing::info!(status = resp.status().as_u16(), "POST /deliveries");
     resp
-}
-
-#[cfg(test)]
-mod tests {
-    use super::constant_time_eq;
-
-    #[test]
-    fn constant_time_eq_compares_exactly() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
-        assert!(constant_time_eq(b"", b""));
-    }
 }

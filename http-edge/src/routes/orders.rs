@@ -1,9 +1,18 @@
 //! `POST /orders`, `GET /orders`, `GET /orders/{id}`, `POST /orders/{id}/cancel`.
+//!
+//! Placing an order is open to anyone: without a customer token (or with
+//! the owner's) it makes a new customer, whose token the answer carries as
+//! `customerToken`; with a customer token it places the order for that
+//! customer (and answers the same token). One order's routes are for its
+//! customer and the owner: the order shard answers another customer's
+//! order as missing. The list is the owner's.
 
 use futures_util::future::join_all;
 use kukka_actors::{
     order::{
+        customer::CustomerId,
         id::OrderId,
+        idempotency::{shard_for, KeyScope},
         messages::{ByOrder, OrderMsg, PlaceOrder},
         model::Order,
         new_order::NewOrder,
@@ -18,17 +27,21 @@ use kukka_actors::{
 };
 use ractor::RpcReplyPort;
 use serde_json::Value;
-use warp::{filters::BoxedFilter, reply::Response, Filter};
+use warp::{filters::BoxedFilter, http::HeaderMap, reply::Response, Filter};
 
 use super::with_state;
 use crate::{
+    auth::{credentials, Access, Caller, Credentials},
     body::json_body,
     correlation::correlation_id,
     error::ApiError,
-    pagination::{merge_shards, ListBody, ListParams},
+    pagination::{list_params, merge_shards, ListBody, ListParams},
     respond,
     state::EdgeState,
 };
+
+/// The longest `Idempotency-Key`.
+pub const MAX_IDEMPOTENCY_KEY: usize = 200;
 
 /// The order routes.
 pub fn routes(state: EdgeState) -> BoxedFilter<(Response,)> {
@@ -37,24 +50,28 @@ pub fn routes(state: EdgeState) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(with_state(state.clone()))
         .and(correlation_id())
-        .and(warp::header::optional::<String>("idempotency-key"))
+        .and(credentials(state.clone()))
+        .and(warp::header::headers_cloned())
         .and(json_body(limit))
         .then(place);
     let list = warp::path!("orders")
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(correlation_id())
-        .and(warp::query::<ListParams>())
+        .and(credentials(state.clone()))
+        .and(list_params())
         .then(list);
     let get = warp::path!("orders" / String)
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(correlation_id())
+        .and(credentials(state.clone()))
         .then(get);
     let cancel = warp::path!("orders" / String / "cancel")
         .and(warp::post())
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .and(correlation_id())
+        .and(credentials(state))
         .then(cancel);
     place
         .or(list)
@@ -66,17 +83,51 @@ pub fn routes(state: EdgeState) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
+/// An order as clients see it: without its customer's id.
+pub fn public(order: &Order) -> Value {
+    let mut v = serde_json::to_value(order).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.remove("customerId");
+    }
+    v
+}
+
+/// The `Idempotency-Key` header: 1 to 200 visible ASCII characters.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = || {
+        ApiError::BadHeader(format!(
+            "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+        ))
+    };
+    let text = v.to_str().map_err(|_| bad())?;
+    if text.is_empty()
+        || text.len() > MAX_IDEMPOTENCY_KEY
+        || !text.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(bad());
+    }
+    Ok(Some(text.to_string()))
+}
+
 #[tracing::instrument(skip_all, fields(correlation_id = %cid))]
 async fn place(
     state: EdgeState,
     cid: String,
-    idem: Option<String>,
+    creds: Credentials,
+    headers: HeaderMap,
     body: Result<Value, ApiError>,
 ) -> Response {
-    let resp = match place_inner(&state, &cid, idem, body).await {
+    let resp = match place_inner(&state, &cid, creds, &headers, body).await {
         Ok(order) => {
             tracing::info!(order_id = %order.id, "order placed through the edge");
-            respond::created(&order, &format!("/orders/{}", order.id), &cid)
+            let mut v = public(&order);
+            if let Some(customer) = &order.customer_id {
+                v["customerToken"] = Value::from(state.tokens.issue(customer));
+            }
+            respond::created(&v, &format!("/orders/{}", order.id), &cid)
         }
         Err(e) => e.into_response_with(&cid),
     };
@@ -87,25 +138,39 @@ async fn place(
 async fn place_inner(
     state: &EdgeState,
     cid: &str,
-    idem: Option<String>,
+    creds: Credentials,
+    headers: &HeaderMap,
     body: Result<Value, ApiError>,
 ) -> Result<Order, ApiError> {
-    let order = NewOrder::parse(&body?).map_err(ServiceError::from)?;
-    if let Some(k) = &idem {
-        if k.is_empty() || k.len() > 200 {
-            return Err(ApiError::BadQuery(
-                "Idempotency-Key must be 1 to 200 characters".into(),
-            ));
+    let caller = Access::Anyone.admit(creds)?;
+    let order = NewOrder::parse(&body?, &state.settings.catalog).map_err(ServiceError::from)?;
+    let key = idempotency_key(headers)?;
+    let (customer, scope) = match caller {
+        Caller::Customer(c) => (c, KeyScope::Customer(c)),
+        // Anyone else places it for a new customer.
+        other => (CustomerId::random(), other.key_scope()),
+    };
+    let shard = match &key {
+        // Every retry of a key goes to the shard that keeps it.
+        Some(k) => {
+            let s = shard_for(&scope, k, state.settings.order_shards);
+            state.ns.pick::<OrderMsg>(&order_shard(s)).ok_or_else(|| {
+                ServiceError::unavailable(format!(
+                    "order shard {s}, which keeps this Idempotency-Key, is not reachable"
+                ))
+            })?
         }
-    }
-    let shard = state
-        .ns
-        .pick::<OrderMsg>(ORDER_SHARDS)
-        .ok_or_else(|| ServiceError::unavailable("no order node is joined"))?;
+        None => state
+            .ns
+            .pick::<OrderMsg>(ORDER_SHARDS)
+            .ok_or_else(|| ServiceError::unavailable("no order node is joined"))?,
+    };
     let req = PlaceOrder {
         correlation_id: cid.to_string(),
         order,
-        idempotency_key: idem,
+        customer: Some(customer),
+        idempotency_key: key,
+        key_scope: scope,
     };
     Ok(rpc(
         &shard,
@@ -115,8 +180,15 @@ async fn place_inner(
     .await?)
 }
 
-async fn list(state: EdgeState, cid: String, params: ListParams) -> Response {
+async fn list(
+    state: EdgeState,
+    cid: String,
+    creds: Credentials,
+    params: Result<ListParams, ApiError>,
+) -> Response {
     let result = async {
+        Access::Owner.admit(creds)?;
+        let params = params?;
         let limit = params.limit()?;
         let after = params.shard_cursor()?;
         let shards = state.ns.all::<OrderMsg>(ORDER_SHARDS);
@@ -138,9 +210,13 @@ async fn list(state: EdgeState, cid: String, params: ListParams) -> Response {
         for r in join_all(calls).await {
             pages.push(r?);
         }
-        Ok::<ListBody<Order>, ApiError>(merge_shards(pages, after, limit, |o: &Order| {
+        let page = merge_shards(pages, after, limit, |o: &Order| {
             (o.created_at.clone(), o.id.to_string())
-        }))
+        });
+        Ok::<ListBody<Value>, ApiError>(ListBody {
+            items: page.items.iter().map(public).collect(),
+            next_cursor: page.next_cursor,
+        })
     }
     .await;
     respond::result(result, &cid)
@@ -168,30 +244,45 @@ pub fn owner_shard(
 /// An [`OrderMsg`] variant about one order.
 type ByOrderMsg = fn(Wire<ByOrder>, RpcReplyPort<Wire<Reply<Order>>>) -> OrderMsg;
 
-/// Sends a request about one order to the shard that owns it.
-async fn to_owner(
+/// Sends a request about one order, as `caller` sees it, to the shard that
+/// owns it (a customer's request for another customer's order is answered
+/// as missing there).
+pub async fn to_owner(
     state: &EdgeState,
     cid: &str,
-    id: String,
+    caller: Caller,
+    id: &str,
     build: ByOrderMsg,
 ) -> Result<Order, ApiError> {
-    let order_id = parse_order_id(&id)?;
+    let order_id = parse_order_id(id)?;
     let shard = owner_shard(&state.ns, order_id)?;
     let q = ByOrder {
         correlation_id: cid.to_string(),
         order_id,
+        customer: caller.only_orders_of(),
     };
     let timeout = state.settings.call_timeout;
     Ok(rpc(&shard, |port| build(Wire::new(q), port), timeout).await?)
 }
 
-async fn get(id: String, state: EdgeState, cid: String) -> Response {
-    respond::result(to_owner(&state, &cid, id, OrderMsg::Get).await, &cid)
+async fn get(id: String, state: EdgeState, cid: String, creds: Credentials) -> Response {
+    let result = async {
+        let caller = Access::CustomerOrOwner.admit(creds)?;
+        let order = to_owner(&state, &cid, caller, &id, OrderMsg::Get).await?;
+        Ok::<_, ApiError>(public(&order))
+    }
+    .await;
+    respond::result(result, &cid)
 }
 
 #[tracing::instrument(skip_all, fields(correlation_id = %cid, order_id = %id))]
-async fn cancel(id: String, state: EdgeState, cid: String) -> Response {
-    let result = to_owner(&state, &cid, id, OrderMsg::Cancel).await;
+async fn cancel(id: String, state: EdgeState, cid: String, creds: Credentials) -> Response {
+    let result = async {
+        let caller = Access::CustomerOrOwner.admit(creds)?;
+        let order = to_owner(&state, &cid, caller, &id, OrderMsg::Cancel).await?;
+        Ok::<_, ApiError>(public(&order))
+    }
+    .await;
     let resp = respond::result(result, &cid);
     tracing::info!(
         status = resp.status().as_u16(),

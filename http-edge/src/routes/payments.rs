@@ -1,8 +1,11 @@
-//! `GET /payments`, `GET /payments/{orderId}`.
+//! `GET /payments` (the owner's) and `GET /payments/{orderId}` (the
+//! order's customer and the owner: a customer's request first asks the
+//! order's shard whether the order is theirs, so another customer's order
+//! is missing here too).
 
 use futures_util::future::join_all;
 use kukka_actors::{
-    order::messages::ByOrder,
+    order::messages::{ByOrder, OrderMsg},
     payment::{messages::PaymentMsg, model::Payment},
     runtime::{
         error::ServiceError, groups::PAYMENT_SHARDS, paging::ListQuery, rpc::rpc, wire::Wire,
@@ -12,9 +15,10 @@ use warp::{filters::BoxedFilter, reply::Response, Filter};
 
 use super::with_state;
 use crate::{
+    auth::{credentials, Access, Caller, Credentials},
     correlation::correlation_id,
     error::ApiError,
-    pagination::{merge_shards, ListParams},
+    pagination::{list_params, merge_shards, ListParams},
     respond,
     state::EdgeState,
 };
@@ -25,12 +29,14 @@ pub fn routes(state: EdgeState) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(with_state(state.clone()))
         .and(correlation_id())
-        .and(warp::query::<ListParams>())
+        .and(credentials(state.clone()))
+        .and(list_params())
         .then(list);
     let get = warp::path!("payments" / String)
         .and(warp::get())
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .and(correlation_id())
+        .and(credentials(state))
         .then(get);
     list.or(get).unify().boxed()
 }
@@ -43,8 +49,15 @@ fn payment_nodes(state: &EdgeState) -> Result<Vec<ractor::ActorRef<PaymentMsg>>,
     Ok(nodes)
 }
 
-async fn list(state: EdgeState, cid: String, params: ListParams) -> Response {
+async fn list(
+    state: EdgeState,
+    cid: String,
+    creds: Credentials,
+    params: Result<ListParams, ApiError>,
+) -> Response {
     let result = async {
+        Access::Owner.admit(creds)?;
+        let params = params?;
         let limit = params.limit()?;
         let after = params.shard_cursor()?;
         let calls = payment_nodes(&state)?.into_iter().map(|node| {
@@ -76,13 +89,19 @@ async fn list(state: EdgeState, cid: String, params: ListParams) -> Response {
 
 /// The payment of an order: asks every payment node; the one that charged
 /// it answers.
-async fn get(id: String, state: EdgeState, cid: String) -> Response {
+async fn get(id: String, state: EdgeState, cid: String, creds: Credentials) -> Response {
     let result = async {
+        let caller = Access::CustomerOrOwner.admit(creds)?;
         let order_id = super::orders::parse_order_id(&id)?;
+        if let Caller::Customer(_) = caller {
+            // Not theirs (or no such order): missing, as the order is.
+            super::orders::to_owner(&state, &cid, caller, &id, OrderMsg::Get).await?;
+        }
         let calls = payment_nodes(&state)?.into_iter().map(|node| {
             let q = ByOrder {
                 correlation_id: cid.clone(),
                 order_id,
+                customer: None,
             };
             let timeout = state.settings.call_timeout;
             async move {

@@ -1,5 +1,6 @@
 //! `GET /status.json`: the cluster at a glance, for the operators' page
-//! (`/status`). Read-only; every part is gathered with a short deadline and
+//! (`/status`). The owner's only (it names nodes and addresses). Read-only;
+//! every part is gathered with a short deadline and
 //! a part that cannot be read says so instead of failing the whole answer.
 //!
 //! - `roles`: per role (`order`, `payment`, `delivery`, `edge`) the joined
@@ -41,7 +42,13 @@ use warp::{
 use tracing::Instrument;
 
 use super::with_state;
-use crate::{correlation::correlation_id, error, respond, state::EdgeState, traffic};
+use crate::{
+    auth::{credentials, Access, Credentials},
+    correlation::correlation_id,
+    error, respond,
+    state::EdgeState,
+    traffic,
+};
 
 /// Deadline of each breaker call.
 const BREAKER_TIMEOUT: Duration = Duration::from_millis(800);
@@ -52,16 +59,22 @@ const REDIS_TIMEOUT: Duration = Duration::from_secs(1);
 pub fn routes(state: EdgeState) -> BoxedFilter<(Response,)> {
     warp::path!("status.json")
         .and(warp::get())
-        .and(with_state(state))
+        .and(with_state(state.clone()))
         .and(correlation_id())
-        .then(|state: EdgeState, cid: String| async move {
-            let span = tracing::info_span!("status_json", correlation_id = %cid);
-            let status = gather(&state).instrument(span).await;
-            let mut resp = respond::json(StatusCode::OK, &status, &cid);
-            resp.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            resp
-        })
+        .and(credentials(state))
+        .then(
+            |state: EdgeState, cid: String, creds: Credentials| async move {
+                if let Err(e) = Access::Owner.admit(creds) {
+                    return e.into_response_with(&cid);
+                }
+                let span = tracing::info_span!("status_json", correlation_id = %cid);
+                let status = gather(&state).instrument(span).await;
+                let mut resp = respond::json(StatusCode::OK, &status, &cid);
+                resp.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                resp
+            },
+        )
         .boxed()
 }
 

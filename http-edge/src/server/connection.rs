@@ -18,6 +18,7 @@ use super::{
 /// an idle connection closes at once and a busy one after its answer).
 pub(crate) async fn serve<S: Routes>(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     routes: S,
     gate: Gate,
     mut stop: watch::Receiver<bool>,
@@ -29,7 +30,7 @@ pub(crate) async fn serve<S: Routes>(
     let limits = gate.limits().clone();
     let activity = Activity::new();
     let io = TokioIo::new(Tracked::new(stream, activity.clone()));
-    let service = EdgeService::new(routes, gate, activity.clone());
+    let service = EdgeService::new(routes, gate, activity.clone(), peer);
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())

@@ -18,7 +18,7 @@ use super::{
     bodies::{HeldBody, TimedBody},
     limits::{refused, Gate},
 };
-use crate::{correlation, error::ApiError, traffic};
+use crate::{auth::PeerAddr, correlation, error::ApiError, traffic};
 
 /// Names the body type of a response (warp's is not exported by name).
 pub(crate) trait HasBody {
@@ -46,6 +46,7 @@ pub(crate) struct EdgeService<S> {
     routes: S,
     gate: Gate,
     activity: Arc<Activity>,
+    peer: std::net::SocketAddr,
 }
 
 /// warp's service of `routes`.
@@ -83,12 +84,19 @@ impl<S> Routes for S where
 }
 
 impl<S> EdgeService<S> {
-    /// Serves `routes` for the connection whose phase is `activity`.
-    pub(crate) fn new(routes: S, gate: Gate, activity: Arc<Activity>) -> Self {
+    /// Serves `routes` for the connection from `peer` whose phase is
+    /// `activity`.
+    pub(crate) fn new(
+        routes: S,
+        gate: Gate,
+        activity: Arc<Activity>,
+        peer: std::net::SocketAddr,
+    ) -> Self {
         Self {
             routes,
             gate,
             activity,
+            peer,
         }
     }
 }
@@ -119,7 +127,9 @@ impl<S: Routes> hyper::service::Service<Request<Incoming>> for EdgeService<S> {
             return Box::pin(std::future::ready(Ok(resp)));
         }
         let deadline = Instant::now() + self.gate.limits().body_read_timeout;
-        let req = req.map(|b| TimedBody::new(b, deadline));
+        let mut req = req.map(|b| TimedBody::new(b, deadline));
+        // Routes count failed token attempts per client.
+        req.extensions_mut().insert(PeerAddr(self.peer));
         let mut routes = self.routes.clone();
         Box::pin(async move {
             let Ok(resp) = tower_service::Service::call(&mut routes, req).await;

@@ -149,6 +149,12 @@ impl NodePlan {
             &dir.join(&self.name).to_string_lossy(),
             "--log-format",
             log_format,
+            "--order-shards",
+            &all.iter()
+                .filter(|o| o.role == "order")
+                .count()
+                .max(1)
+                .to_string(),
         ]
         .iter()
         .map(|s| s.to_string())

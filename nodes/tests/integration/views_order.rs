@@ -27,6 +27,7 @@ fn saga(order_id: OrderId) -> Vec<Envelope> {
                 price: 10000,
                 qty: 2,
             },
+            customer_id: None,
             payment_id: "pay-0-1".into(),
             created_at: "2026-01-01T00:00:00.000Z".into(),
         }),
