@@ -1,5 +1,6 @@
-//! `kukka views rebuild`: drops the read models (MyPage, OrderDetails) and
-//! replays the whole event stream into them. Safe while delivery nodes run:
+//! `kukka views rebuild`: drops the read models (MyPage, OrderDetails, and
+//! each customer's index of their MyPage entries) and replays the whole
+//! event stream into them. Safe while delivery nodes run:
 //! projection merges are idempotent and order-independent, so live updates
 //! and the replay converge on the same views.
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 use kukka_actors::{
     events::Envelope,
     views::{
-        keys::{VIEW_INDEX, VIEW_KEY_PREFIX},
+        keys::{CUSTOMER_KEY_PREFIX, CUSTOMER_VIEWS_SUFFIX, VIEW_INDEX, VIEW_KEY_PREFIX},
         projector::ViewProjector,
     },
 };
@@ -39,8 +40,12 @@ pub async fn run(cmd: ViewsCommand) -> anyhow::Result<u8> {
     let ViewsCommand::Rebuild(args) = cmd;
     let mut conn = redis_conn::connect(&args.redis_url, Duration::from_secs(10)).await?;
     let mut dropped = 0u64;
-    for prefix in [VIEW_KEY_PREFIX] {
-        let pattern = format!("{prefix}*");
+    // The views, and each customer's index of them.
+    let patterns = [
+        format!("{VIEW_KEY_PREFIX}*"),
+        format!("{CUSTOMER_KEY_PREFIX}*{CUSTOMER_VIEWS_SUFFIX}"),
+    ];
+    for pattern in patterns {
         let mut cursor = 0u64;
         loop {
             let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")

@@ -4,6 +4,7 @@
 //! (modules below) so linking happens once.
 
 mod integration {
+    mod access;
     mod browser;
     mod bulkhead;
     mod cancel_saga;
@@ -15,6 +16,9 @@ mod integration {
     mod durability;
     pub mod harness;
     mod http_limits;
+    mod idempotency;
+    mod openapi;
+    mod original_clients;
     mod process_manager;
     mod resilience;
     mod scale_out;

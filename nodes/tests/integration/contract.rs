@@ -1,5 +1,6 @@
 //! The HTTP contract, on the in-process system: bad input gets a clear 4xx
-//! and changes nothing; pagination; idempotency keys.
+//! and changes nothing; pagination; idempotency keys (the harness's client
+//! speaks as the owner here).
 
 use std::time::Duration;
 
@@ -135,13 +136,49 @@ async fn bad_input_is_refused_with_a_json_error_and_changes_nothing() {
             "validation_failed",
         ),
         (
-            "price as string",
+            "price as a string that is not a number",
             "POST",
             "/orders",
             json_ct,
-            with(&|v| v["price"] = json!("100")).into_bytes(),
+            with(&|v| v["price"] = json!("abc")).into_bytes(),
             400,
             "validation_failed",
+        ),
+        (
+            "price as a fraction in a string",
+            "POST",
+            "/orders",
+            json_ct,
+            with(&|v| v["price"] = json!("10.5")).into_bytes(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "a box the shop does not sell",
+            "POST",
+            "/orders",
+            json_ct,
+            with(&|v| v["flowerType"] = json!("AAAA")).into_bytes(),
+            400,
+            "validation_failed",
+        ),
+        (
+            "an expected price that is not the shop's",
+            "POST",
+            "/orders",
+            json_ct,
+            with(&|v| v["price"] = json!(1)).into_bytes(),
+            409,
+            "price_mismatch",
+        ),
+        (
+            "an Idempotency-Key of spaces is no key",
+            "IDEM",
+            "/orders",
+            json_ct,
+            order_body("K").to_string().into_bytes(),
+            400,
+            "invalid_header",
         ),
         (
             "qty too big",
@@ -270,6 +307,33 @@ async fn bad_input_is_refused_with_a_json_error_and_changes_nothing() {
             "invalid_query",
         ),
         (
+            "a repeated query parameter (answered 405 once)",
+            "GET",
+            "/orders?limit=null&limit=null",
+            json_ct,
+            Vec::new(),
+            400,
+            "invalid_query",
+        ),
+        (
+            "a repeated query parameter on a view",
+            "GET",
+            "/deliveries?limit=1&limit=2",
+            json_ct,
+            Vec::new(),
+            400,
+            "invalid_query",
+        ),
+        (
+            "limit null",
+            "GET",
+            "/myPages?limit=null",
+            json_ct,
+            Vec::new(),
+            400,
+            "invalid_query",
+        ),
+        (
             "garbage cursor",
             "GET",
             "/orders?cursor=zz",
@@ -324,8 +388,6 @@ async fn bad_input_is_refused_with_a_json_error_and_changes_nothing() {
             "validation_failed",
         ),
         (
-            // The owner page checks a token this way: the token is checked
-            // before the body, so a good token gets a validation error.
             "delivery empty object",
             "OWNER",
             "/deliveries",
@@ -349,6 +411,7 @@ async fn bad_input_is_refused_with_a_json_error_and_changes_nothing() {
         let req = match method {
             "POST" => sys.http.post(&url),
             "OWNER" => sys.http.post(&url).bearer_auth(super::harness::OWNER),
+            "IDEM" => sys.http.post(&url).header("idempotency-key", "   "),
             "DELETE" => sys.http.delete(&url),
             _ => sys.http.get(&url),
         };

@@ -9,7 +9,9 @@
 //! - [`System`]: `kukka up` with one OS process per role talking over real
 //!   sockets. For sagas across nodes, chaos, scale-out, the browser.
 //!
-//! Both dereference to [`Api`], the HTTP client tests drive them with.
+//! Both dereference to [`Api`], the HTTP client tests drive them with. Its
+//! client speaks as the shop owner (who may do everything) unless a test
+//! says otherwise: [`Api::as_caller`] sends any other token, or none.
 
 use std::{
     future::Future,
@@ -47,7 +49,23 @@ impl Deref for System {
     }
 }
 
+/// A client that sends the owner token with every request (a request's own
+/// `Authorization` replaces it).
 fn client() -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        reqwest::header::HeaderValue::from_str(&format!("Bearer {OWNER}")).expect("header"),
+    );
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .default_headers(headers)
+        .build()
+        .expect("client")
+}
+
+/// A client that sends no token.
+pub fn anonymous_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -127,7 +145,7 @@ impl TestApp {
     }
 }
 
-/// The owner token the test systems use.
+/// The owner token the test systems use (the harness's client sends it).
 pub const OWNER: &str = "test-owner-token";
 
 /// A free port for a process a test starts itself.
@@ -342,6 +360,45 @@ impl Api {
                 None => return items,
             }
         }
+    }
+
+    /// `method path` with an optional JSON body as `token` (`None`: no
+    /// token at all); the status and the JSON answer (`Null` if none).
+    pub async fn as_caller(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let client = anonymous_client();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let r = req.send().await.expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Places an order as `token` (`None`: a new customer); its id and the
+    /// customer token of the answer.
+    pub async fn place_as(&self, token: Option<&str>, name: &str) -> (String, String) {
+        let (status, body) = self
+            .as_caller(token, "POST", "/orders", Some(&order_body(name)))
+            .await;
+        assert_eq!(status, 201, "{body}");
+        (
+            body["id"].as_str().expect("id").to_string(),
+            body["customerToken"]
+                .as_str()
+                .expect("customerToken")
+                .to_string(),
+        )
     }
 
     /// Places an order and returns its id.

@@ -191,7 +191,9 @@ async fn a_rolling_restart_of_two_replicas_fails_no_placement() {
         "edge-1",
     ];
     let before: Vec<u32> = nodes.iter().map(|n| sys.pid_of(n)).collect();
-    let (stop, tally, handles) = start_load(&sys, edges, 4, true);
+    // A customer's token from before the restart.
+    let (kept, token) = sys.place_as(None, "KEPT").await;
+    let (stop, tally, handles) = start_load(&sys, edges.clone(), 4, true);
     eventually(Duration::from_secs(30), || async {
         (tally.lock().expect("lock").acked.len() >= 20).then_some(())
     })
@@ -213,6 +215,17 @@ async fn a_rolling_restart_of_two_replicas_fails_no_placement() {
     let after: Vec<u32> = nodes.iter().map(|n| sys.pid_of(n)).collect();
     for (i, n) in nodes.iter().enumerate() {
         assert_ne!(before[i], after[i], "{n} was restarted");
+    }
+    // Every node was replaced, and the customer's token still works, on
+    // either edge.
+    for edge in &edges {
+        let r = super::harness::anonymous_client()
+            .get(format!("{edge}/orders/{kept}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(r.status(), 200, "{edge}: the token outlived the restart");
     }
     let n = tally.lock().expect("lock").acked.len();
     eventually(Duration::from_secs(30), || async {
