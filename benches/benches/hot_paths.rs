@@ -12,6 +12,7 @@ use kukka_actors::{
     events::{Envelope, EventBody},
     order::{
         breaker::{Breaker, BreakerConfig},
+        catalog::Catalog,
         id::OrderId,
         model::Order,
         new_order::NewOrder,
@@ -46,7 +47,7 @@ fn breaker(c: &mut Criterion) {
 }
 
 fn events(c: &mut Criterion) {
-    let new = NewOrder::parse(&order_json()).expect("a valid order");
+    let new = NewOrder::parse(&order_json(), &Catalog::builtin()).expect("a valid order");
     let id = OrderId::new(0, 17);
     let order = Order::placed(
         id,
@@ -66,8 +67,9 @@ fn events(c: &mut Criterion) {
 
 fn validation(c: &mut Criterion) {
     let value = order_json();
+    let catalog = Catalog::builtin();
     c.bench_function("validation/NewOrder::parse", |bench| {
-        bench.iter(|| black_box(NewOrder::parse(black_box(&value))))
+        bench.iter(|| black_box(NewOrder::parse(black_box(&value), &catalog)))
     });
     let bytes = serde_json::to_vec(&value).expect("json");
     c.bench_function(
@@ -76,7 +78,7 @@ fn validation(c: &mut Criterion) {
             bench.iter(|| {
                 let v: serde_json::Value =
                     serde_json::from_slice(black_box(&bytes)).expect("valid json");
-                black_box(NewOrder::parse(&v))
+                black_box(NewOrder::parse(&v, &catalog))
             })
         },
     );

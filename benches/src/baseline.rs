@@ -30,7 +30,7 @@ pub mod relay;
 
 use std::{convert::Infallible, future::Future, net::SocketAddr, path::PathBuf, time::Duration};
 
-use kukka_actors::order::new_order::NewOrder;
+use kukka_actors::order::{catalog::Catalog, new_order::NewOrder};
 use kukka_storage::{redis_conn, sled_store::SledStore};
 use serde_json::json;
 use tokio::sync::watch;
@@ -140,7 +140,7 @@ async fn place(backend: &Backend, body: &[u8]) -> Response {
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, "malformedJson", &e.to_string()),
     };
-    let new = match NewOrder::parse(&value) {
+    let new = match NewOrder::parse(&value, &Catalog::builtin()) {
         Ok(o) => o,
         Err(e) => return error(StatusCode::BAD_REQUEST, "invalid", &e.to_string()),
     };

@@ -16,7 +16,7 @@ use tokio::sync::watch;
 use crate::{
     recorder::{histogram, micros},
     report::{LagReport, Percentiles},
-    scenario::{order_body, order_id, send, visible},
+    scenario::{order_body, placed, send, visible},
 };
 
 /// How long a probe waits for its order to show.
@@ -55,10 +55,10 @@ pub async fn probe(
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(order_body(1_000_000_000_000 + n));
         let id = match send(req).await {
-            Ok((_, 201, body)) => order_id(&body),
+            Ok((_, 201, body)) => placed(&body),
             _ => None,
         };
-        let Some(id) = id else {
+        let Some(order) = id else {
             if counted {
                 report.failed_places += 1;
             }
@@ -67,7 +67,7 @@ pub async fn probe(
         let created = Instant::now();
         let mut shown = None;
         while created.elapsed() < DEADLINE && !*stop.borrow() {
-            if visible(&client, &base, &id).await {
+            if visible(&client, &base, &order).await {
                 shown = Some(created.elapsed());
                 break;
             }

@@ -69,8 +69,9 @@ pub struct Ctx {
     pub client: Client,
     /// Edge base URLs; operation `i` goes to `urls[i % len]`.
     pub urls: Vec<String>,
-    /// Orders whose pages the read steps read.
-    pub ids: Vec<String>,
+    /// Orders whose pages the read steps read, with their customers'
+    /// tokens.
+    pub ids: Vec<Placed>,
     /// The scenario.
     pub scenario: Scenario,
 }
@@ -93,18 +94,25 @@ impl Ctx {
                 place(&self.client, base, i, start, rec).await;
             }
             Step::PlaceAndCancel => {
-                if let Some(id) = place(&self.client, base, i, start, rec).await {
-                    let req = self.client.post(format!("{base}/orders/{id}/cancel"));
+                if let Some(p) = place(&self.client, base, i, start, rec).await {
+                    let req = self
+                        .client
+                        .post(format!("{base}/orders/{}/cancel", p.id))
+                        .bearer_auth(&p.token);
                     exchange(req, Instant::now(), rec).await;
                 }
             }
             Step::Read => {
-                let id = self
+                let Some(p) = self
                     .ids
                     .get((i / self.urls.len().max(1) as u64) as usize % self.ids.len().max(1))
-                    .map(String::as_str)
-                    .unwrap_or("0-0");
-                let req = self.client.get(format!("{base}/myPages/{id}"));
+                else {
+                    return;
+                };
+                let req = self
+                    .client
+                    .get(format!("{base}/myPages/{}", p.id))
+                    .bearer_auth(&p.token);
                 exchange(req, start, rec).await;
             }
         }
@@ -118,10 +126,23 @@ pub fn order_body(n: u64) -> String {
     )
 }
 
-/// The `id` of an order in a response body.
-pub fn order_id(body: &[u8]) -> Option<String> {
+/// A placed order: its id and its customer's token (which reads and
+/// cancels it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    /// The order's id.
+    pub id: String,
+    /// `customerToken` of the answer.
+    pub token: String,
+}
+
+/// The order a `201` of `POST /orders` placed.
+pub fn placed(body: &[u8]) -> Option<Placed> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    v.get("id")?.as_str().map(str::to_string)
+    Some(Placed {
+        id: v.get("id")?.as_str()?.to_string(),
+        token: v.get("customerToken")?.as_str()?.to_string(),
+    })
 }
 
 fn place_request(client: &Client, base: &str, n: u64) -> RequestBuilder {
@@ -131,16 +152,16 @@ fn place_request(client: &Client, base: &str, n: u64) -> RequestBuilder {
         .body(order_body(n))
 }
 
-/// Places order `n`; its id if it was created.
+/// Places order `n` (for a new customer); the order if it was created.
 async fn place(
     client: &Client,
     base: &str,
     n: u64,
     start: Instant,
     rec: &mut Recorder,
-) -> Option<String> {
+) -> Option<Placed> {
     let (status, body) = exchange(place_request(client, base, n), start, rec).await?;
-    (status == 201).then(|| order_id(&body)).flatten()
+    (status == 201).then(|| placed(&body)).flatten()
 }
 
 /// Sends a request, reads the whole answer and records it.
@@ -171,13 +192,13 @@ pub async fn send(req: RequestBuilder) -> Result<(Outcome, u16, bytes::Bytes), (
 }
 
 /// Places `count` orders through `base` and waits until each shows on
-/// `/myPages/{id}`; their ids.
-pub async fn seed(client: &Client, base: &str, count: usize) -> Result<Vec<String>, BenchError> {
+/// `/myPages/{id}`; the orders.
+pub async fn seed(client: &Client, base: &str, count: usize) -> Result<Vec<Placed>, BenchError> {
     let mut ids = Vec::with_capacity(count);
     for n in 0..count as u64 {
         let req = place_request(client, base, u64::MAX - n);
         match send(req).await {
-            Ok((_, 201, body)) => ids.extend(order_id(&body)),
+            Ok((_, 201, body)) => ids.extend(placed(&body)),
             Ok((_, status, _)) => {
                 return Err(BenchError::Seed(format!("POST /orders answered {status}")))
             }
@@ -185,11 +206,12 @@ pub async fn seed(client: &Client, base: &str, count: usize) -> Result<Vec<Strin
         }
     }
     let deadline = Instant::now() + Duration::from_secs(30);
-    for id in &ids {
-        while !visible(client, base, id).await {
+    for p in &ids {
+        while !visible(client, base, p).await {
             if Instant::now() > deadline {
                 return Err(BenchError::Seed(format!(
-                    "order {id} did not show on /myPages within 30 s"
+                    "order {} did not show on /myPages within 30 s",
+                    p.id
                 )));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -198,9 +220,14 @@ pub async fn seed(client: &Client, base: &str, count: usize) -> Result<Vec<Strin
     Ok(ids)
 }
 
-/// Whether `GET /myPages/{id}` shows the order as placed.
-pub async fn visible(client: &Client, base: &str, id: &str) -> bool {
-    let Ok(resp) = client.get(format!("{base}/myPages/{id}")).send().await else {
+/// Whether `GET /myPages/{id}` shows the order as placed to its customer.
+pub async fn visible(client: &Client, base: &str, p: &Placed) -> bool {
+    let Ok(resp) = client
+        .get(format!("{base}/myPages/{}", p.id))
+        .bearer_auth(&p.token)
+        .send()
+        .await
+    else {
         return false;
     };
     if resp.status().as_u16() != 200 {
@@ -232,13 +259,19 @@ mod tests {
     #[test]
     fn bodies_are_valid_orders_and_ids_are_read_back() {
         let v: serde_json::Value = serde_json::from_str(&order_body(7)).expect("json");
-        let parsed = kukka_actors::order::new_order::NewOrder::parse(&v).expect("valid");
+        let catalog = kukka_actors::order::catalog::Catalog::builtin();
+        let parsed = kukka_actors::order::new_order::NewOrder::parse(&v, &catalog).expect("valid");
         assert_eq!(parsed.customer_name, "bench-7");
+        assert_eq!(parsed.check_price(), Ok(()), "the catalog's price");
         assert_eq!(
-            order_id(br#"{"id":"0-3","status":"Ordered"}"#).as_deref(),
-            Some("0-3")
+            placed(br#"{"id":"0-3","status":"Ordered","customerToken":"kc1_x"}"#),
+            Some(Placed {
+                id: "0-3".into(),
+                token: "kc1_x".into()
+            })
         );
-        assert_eq!(order_id(b"nope"), None);
+        assert_eq!(placed(br#"{"id":"0-3"}"#), None);
+        assert_eq!(placed(b"nope"), None);
     }
 
     #[test]

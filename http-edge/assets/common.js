@@ -40,14 +40,22 @@ const kukka = (() => {
     el.dataset.status = value || "none";
   }
 
-  const BOX_NAMES = {
-    MixBox: "Mix box", RoseBox: "Rose box", TulipBox: "Tulip box", WildflowerBox: "Wildflower box",
-  };
+  // Box names from the catalog (GET /catalog), once a page loaded it.
+  const boxNames = new Map();
 
-  // A box's display name (an unknown type is shown as it is).
+  // Remembers the catalog's names for boxName.
+  function learnBoxes(items) {
+    for (const it of items || []) {
+      if (it && typeof it.flowerType === "string" && typeof it.name === "string") {
+        boxNames.set(it.flowerType, it.name);
+      }
+    }
+  }
+
+  // A box's display name (a type the catalog does not name is shown as it is).
   function boxName(type) {
     if (type === null || type === undefined) return "?";
-    return Object.hasOwn(BOX_NAMES, type) ? BOX_NAMES[type] : String(type);
+    return boxNames.get(type) || String(type);
   }
 
   function won(n) {
@@ -106,5 +114,90 @@ const kukka = (() => {
     el.hidden = !message;
   }
 
-  return { h, text, status, won, boxName, api, poll, randomKey, say };
+  // ---- the shop owner's session (owner and status pages) -------------------
+  //
+  // The owner token is kept in sessionStorage only (this tab, until it is
+  // closed or the owner signs out), or in memory where that is blocked.
+  const OWNER_TOKEN = "kukka.ownerToken";
+  let ownerTokenInMemory = null;
+
+  function ownerToken() {
+    try { return sessionStorage.getItem(OWNER_TOKEN); } catch (e) { return ownerTokenInMemory; }
+  }
+
+  function setOwnerToken(t) {
+    ownerTokenInMemory = t || null;
+    try {
+      if (t) sessionStorage.setItem(OWNER_TOKEN, t);
+      else sessionStorage.removeItem(OWNER_TOKEN);
+    } catch (e) {
+      // Kept in memory: it lives as long as the page.
+    }
+  }
+
+  // What a 401 / 403 / 429 answer means for the owner, or null.
+  function ownerRefused(answer) {
+    if (answer.status === 401) return "The shop needs the owner token. Please sign in.";
+    if (answer.status === 403) return "That is not the owner token. Check it and sign in again.";
+    if (answer.status === 429) return `Too many wrong tokens; try again in ${answer.retryAfter || 60} seconds.`;
+    return null;
+  }
+
+  // Wires the sign-in form (#token-form, #owner-token, #signed-in,
+  // #forget-token, #token-message). A token is checked with a real owner
+  // read (GET /orderDetails?limit=1), which changes nothing. `changed(token)`
+  // runs after signing in or out. Returns {token(), refused(answer)}: the
+  // latter signs out on a 401 / 403 / 429 and says why (true), else false.
+  function ownerSignIn(changed) {
+    const form = document.getElementById("token-form");
+    const input = document.getElementById("owner-token");
+    const signedIn = document.getElementById("signed-in");
+    const message = document.getElementById("token-message");
+    const show = () => {
+      const t = ownerToken();
+      form.hidden = !!t;
+      signedIn.hidden = !t;
+    };
+    const refused = (answer) => {
+      const why = ownerRefused(answer);
+      if (!why) return false;
+      setOwnerToken(null);
+      show();
+      say(message, why, answer.status === 403 ? "forbidden"
+        : answer.status === 429 ? "limited" : "unauthorized");
+      changed(null);
+      return true;
+    };
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const t = input.value.trim();
+      if (!t) return;
+      say(message, "Checking the token…", "pending");
+      const answer = await api("GET", "/orderDetails?limit=1", { token: t });
+      if (answer.ok) {
+        input.value = "";
+        say(message, "", "");
+        setOwnerToken(t);
+        show();
+        changed(t);
+      } else if (ownerRefused(answer)) {
+        say(message, ownerRefused(answer), answer.status === 403 ? "forbidden"
+          : answer.status === 429 ? "limited" : "unauthorized");
+        input.select();
+      } else {
+        say(message, `Could not check the token now: ${answer.message}`, "error");
+      }
+    });
+    document.getElementById("forget-token").addEventListener("click", () => {
+      setOwnerToken(null);
+      show();
+      say(message, "Signed out.", "signed-out");
+      changed(null);
+      input.focus();
+    });
+    show();
+    return { token: ownerToken, refused };
+  }
+
+  return { h, text, status, won, boxName, learnBoxes, api, poll, randomKey, say, ownerSignIn };
 })();

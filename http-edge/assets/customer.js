@@ -1,13 +1,19 @@
-// The customer's page: order a box (POST /orders) and watch "my page"
-// (GET /myPages/{id} for the orders this browser placed, every second),
-// with a cancel button while cancelling is allowed.
+// The customer's page: choose a box from the shop's catalog (GET /catalog),
+// order it (POST /orders) and watch "my page" (GET /myPages with this
+// browser's customer token, every second), with a cancel button while
+// cancelling is allowed.
+//
+// The first order makes this browser a customer: the answer's
+// customerToken is kept in localStorage and sent with every later request,
+// so every order placed from here is on My page, also after a reload.
 "use strict";
 
 (() => {
-  const { h, text, status, won, boxName, api, poll, randomKey, say } = kukka;
-  const STORE = "kukka.myOrders"; // localStorage: [{id, flowerType, qty, price, customerName, address}]
-  const MAX_KEPT = 20;
+  const { h, text, status, won, boxName, learnBoxes, api, poll, randomKey, say } = kukka;
+  const TOKEN = "kukka.customerToken"; // localStorage
   const form = document.getElementById("order-form");
+  const boxes = document.getElementById("boxes");
+  const boxesMessage = document.getElementById("boxes-message");
   const qty = document.getElementById("qty");
   const total = document.getElementById("total");
   const placeButton = document.getElementById("place-order");
@@ -15,6 +21,64 @@
   const list = document.getElementById("my-orders");
   const empty = document.getElementById("my-empty");
   const myMessage = document.getElementById("my-message");
+
+  // ---- the customer token --------------------------------------------------
+
+  let tokenInMemory = null;
+
+  function token() {
+    try { return localStorage.getItem(TOKEN) || tokenInMemory; } catch (e) { return tokenInMemory; }
+  }
+
+  function keepToken(t) {
+    tokenInMemory = t || null;
+    try {
+      if (t) localStorage.setItem(TOKEN, t);
+      else localStorage.removeItem(TOKEN);
+    } catch (e) {
+      say(myMessage, "This browser cannot keep your orders (storage is full or blocked).", "error");
+    }
+  }
+
+  // ---- the boxes, from the catalog -----------------------------------------
+
+  let catalogLoaded = false;
+
+  function drawBoxes(items) {
+    const chosen = chosenBox() ? chosenBox().value : null;
+    const labels = items.map((it, i) => h("label", { class: "box" },
+      h("input", {
+        type: "radio", name: "flowerType", value: it.flowerType, "data-price": it.price,
+        checked: chosen ? chosen === it.flowerType : i === 0,
+      }),
+      h("span", { class: "box-name" }, it.name),
+      h("span", { class: "box-desc" }, it.description || ""),
+      h("span", { class: "box-price" }, won(it.price))));
+    for (const old of Array.from(boxes.querySelectorAll("label.box"))) old.remove();
+    boxes.append(...labels);
+    if (!chosenBox() && labels.length) labels[0].querySelector("input").checked = true;
+  }
+
+  async function loadCatalog() {
+    const a = await api("GET", "/catalog");
+    if (a.ok && a.body && Array.isArray(a.body.items) && a.body.items.length > 0) {
+      learnBoxes(a.body.items);
+      drawBoxes(a.body.items);
+      say(boxesMessage, "", "");
+      boxes.removeAttribute("aria-busy");
+      catalogLoaded = true;
+      placeButton.disabled = false;
+      showTotal();
+      render();
+      return true;
+    }
+    say(boxesMessage, `Could not load the boxes: ${a.message} Retrying…`, "error");
+    return false;
+  }
+
+  (async () => {
+    while (!(await loadCatalog())) await new Promise((r) => setTimeout(r, 2000));
+  })();
 
   // ---- the order form ------------------------------------------------------
 
@@ -40,7 +104,6 @@
 
   form.addEventListener("input", showTotal);
   form.addEventListener("change", showTotal);
-  showTotal();
 
   // One key per order attempt: a retry after a network failure reuses it, so
   // the shop never charges twice for one click.
@@ -68,7 +131,7 @@
 
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (!form.reportValidity()) return;
+    if (!catalogLoaded || !form.reportValidity()) return;
     const box = chosenBox();
     const n = quantity();
     if (!box || !n) return;
@@ -78,22 +141,35 @@
       address: form.elements.address.value,
       flowerType: box.value,
       qty: n,
-      price: Number(box.dataset.price) * n,
+      // The total shown: the shop refuses the order if its price changed.
+      price: totalPrice(),
     };
     idempotencyKey = idempotencyKey || randomKey();
     placeButton.disabled = true;
     say(result, "Paying…", "pending");
-    const answer = await api("POST", "/orders", { body: order, idempotencyKey });
+    let answer = await api("POST", "/orders", { body: order, idempotencyKey, token: token() });
+    if (answer.status === 401 && token()) {
+      // The shop no longer knows this browser's token: order as a new customer.
+      keepToken(null);
+      answer = await api("POST", "/orders", { body: order, idempotencyKey: randomKey() });
+    }
     placeButton.disabled = false;
     if (answer.status !== 0) idempotencyKey = null;
     delete result.dataset.orderId;
     delete result.dataset.retryAfter;
     if (answer.status === 201 && answer.body && typeof answer.body.id === "string") {
       const placed = answer.body;
+      if (typeof placed.customerToken === "string") keepToken(placed.customerToken);
       result.dataset.orderId = placed.id;
       say(result, `Paid: order ${placed.id}, ${won(placed.price)}. Follow it on My page below.`, "paid");
-      remember(placed);
+      pending.set(placed.id, placed);
       render();
+      refresh();
+    } else if (answer.status === 409 && answer.body && answer.body.error
+               && answer.body.error.code === "price_mismatch") {
+      await loadCatalog();
+      say(result, `The price changed: this order now costs ${won(answer.body.error.price)}. `
+        + "Check the total and order again.", "error");
     } else if (answer.status === 503 && answer.retryAfter !== null) {
       const code = answer.body && answer.body.error && answer.body.error.code;
       busyFor(answer.retryAfter, code === "payment_unavailable" ? "Payment" : "The shop");
@@ -106,29 +182,11 @@
 
   // ---- my page -------------------------------------------------------------
 
-  function load() {
-    try {
-      const v = JSON.parse(localStorage.getItem(STORE) || "[]");
-      return Array.isArray(v) ? v.filter((o) => o && typeof o.id === "string") : [];
-    } catch (e) {
-      return [];
-    }
-  }
-
-  function remember(order) {
-    const kept = load().filter((o) => o.id !== order.id);
-    kept.unshift({
-      id: order.id, flowerType: order.flowerType, qty: order.qty, price: order.price,
-      customerName: order.customerName, address: order.address,
-    });
-    try {
-      localStorage.setItem(STORE, JSON.stringify(kept.slice(0, MAX_KEPT)));
-    } catch (e) {
-      say(myMessage, "This browser cannot keep your orders (storage is full or blocked).", "error");
-    }
-  }
-
-  const views = new Map(); // id -> latest MyPage entry (or null if not there yet)
+  // The entries of GET /myPages, newest first.
+  let entries = [];
+  // Orders placed from this page that My page does not show yet (it is
+  // updated from the event stream a moment later): id -> the placed order.
+  const pending = new Map();
   // Orders cancelled from this page: the view catches up a moment later, and
   // until then it must not look cancellable again.
   const cancelledHere = new Set();
@@ -136,12 +194,6 @@
   function cancellable(v) {
     return !!v && v.orderStatus === "Ordered"
       && v.deliveryStatus !== "Delivered" && v.deliveryStatus !== "DeliveryCancelled";
-  }
-
-  function finished(v) {
-    return !!v && (v.deliveryStatus === "Delivered"
-      || (v.orderStatus === "OrderCancelled" && v.paymentStatus === "PaymentCancelled"
-          && v.deliveryStatus === "DeliveryCancelled"));
   }
 
   function field(name) {
@@ -166,16 +218,17 @@
         field("note"), cancel));
   }
 
-  function fill(li, kept, view) {
+  // Fills a row from its My page entry (`view`), or from the order as it
+  // was placed while My page does not show it yet.
+  function fill(li, id, view) {
+    const placed = pending.get(id) || {};
     const v = { ...(view || {}) };
-    if (cancelledHere.has(kept.id) && v.orderStatus === "Ordered") v.orderStatus = "OrderCancelled";
+    if (cancelledHere.has(id) && v.orderStatus === "Ordered") v.orderStatus = "OrderCancelled";
     const get = (name) => li.querySelector(`[data-field="${name}"]`);
-    const flowerType = v.flowerType ?? kept.flowerType;
-    const n = v.qty ?? kept.qty;
-    text(get("box"), `${boxName(flowerType)} × ${n ?? "?"}`);
-    text(get("price"), won(v.price ?? kept.price));
-    text(get("customerName"), v.customerName ?? kept.customerName ?? "");
-    text(get("address"), v.address ?? kept.address ?? "");
+    text(get("box"), `${boxName(v.flowerType ?? placed.flowerType)} × ${v.qty ?? placed.qty ?? "?"}`);
+    text(get("price"), won(v.price ?? placed.price));
+    text(get("customerName"), v.customerName ?? placed.customerName ?? "");
+    text(get("address"), v.address ?? placed.address ?? "");
     status(get("orderStatus"), v.orderStatus);
     status(get("paymentStatus"), v.paymentStatus);
     status(get("deliveryStatus"), v.deliveryStatus);
@@ -183,43 +236,65 @@
     li.querySelector('[data-action="cancel"]').hidden = !view || !cancellable(v);
   }
 
-  // Puts one row per kept order into the list, newest first, updating rows
-  // in place (so focus and keyboard position survive the updates).
+  // One row per order, newest first, updating rows in place (so focus and
+  // keyboard position survive the updates).
   function render() {
-    const kept = load();
-    empty.hidden = kept.length > 0;
-    const wanted = new Set(kept.map((o) => o.id));
+    const shown = new Set(entries.map((v) => v.orderId));
+    const rows = [
+      ...Array.from(pending.keys()).filter((id) => !shown.has(id)).reverse()
+        .map((id) => [id, null]),
+      ...entries.map((v) => [v.orderId, v]),
+    ];
+    empty.hidden = rows.length > 0;
+    const wanted = new Set(rows.map(([id]) => id));
     for (const li of Array.from(list.children)) {
       if (!wanted.has(li.dataset.orderId)) li.remove();
     }
     let before = list.firstElementChild;
-    for (const o of kept) {
-      let li = Array.from(list.children).find((el) => el.dataset.orderId === o.id);
-      if (!li) li = row(o.id);
+    for (const [id, view] of rows) {
+      let li = Array.from(list.children).find((el) => el.dataset.orderId === id);
+      if (!li) li = row(id);
       if (li !== before) list.insertBefore(li, before);
       before = li.nextElementSibling;
-      fill(li, o, views.get(o.id) || null);
+      fill(li, id, view);
     }
   }
 
+  // Every page of GET /myPages (bounded).
   async function refresh() {
-    const kept = load();
-    const due = kept.filter((o) => !finished(views.get(o.id)));
-    const answers = await Promise.all(due.map((o) => api("GET", `/myPages/${encodeURIComponent(o.id)}`)));
-    let unreachable = false;
-    due.forEach((o, i) => {
-      const a = answers[i];
-      if (a.ok && a.body) views.set(o.id, a.body);
-      else if (a.status === 0 || a.status >= 500) unreachable = true;
-    });
-    if (unreachable) say(myMessage, "Could not refresh just now; retrying…", "error");
-    else if (myMessage.dataset.state === "error") say(myMessage, "", "");
+    const t = token();
+    if (!t) {
+      entries = [];
+      render();
+      return;
+    }
+    const seen = [];
+    let cursor = null;
+    for (let page = 0; page < 10; page += 1) {
+      const q = cursor ? `?limit=500&cursor=${encodeURIComponent(cursor)}` : "?limit=500";
+      const a = await api("GET", `/myPages${q}`, { token: t });
+      if (a.status === 401) {
+        keepToken(null);
+        say(myMessage, "The shop no longer knows this browser; your next order starts a new My page.", "error");
+        return;
+      }
+      if (!a.ok || !a.body || !Array.isArray(a.body.items)) {
+        say(myMessage, "Could not refresh just now; retrying…", "error");
+        return;
+      }
+      seen.push(...a.body.items.filter((v) => v && typeof v.orderId === "string"));
+      cursor = typeof a.body.nextCursor === "string" ? a.body.nextCursor : null;
+      if (!cursor) break;
+    }
+    if (myMessage.dataset.state === "error") say(myMessage, "", "");
+    entries = seen.reverse();
+    for (const v of entries) pending.delete(v.orderId);
     render();
   }
 
   async function cancelOrder(id, button) {
     button.disabled = true;
-    const a = await api("POST", `/orders/${encodeURIComponent(id)}/cancel`);
+    const a = await api("POST", `/orders/${encodeURIComponent(id)}/cancel`, { token: token() });
     button.disabled = false;
     if (a.ok) {
       cancelledHere.add(id);

@@ -1,79 +1,29 @@
 // The shop owner's page: sign in with the owner token (kept in
-// sessionStorage only), see paid orders (GET /orderDetails, every 2 s) and
-// start / complete their deliveries (POST /deliveries with the token).
+// sessionStorage only; checked with a real owner read), see paid orders
+// (GET /orderDetails with the token, every 2 s) and start / complete their
+// deliveries (POST /deliveries with the token).
 "use strict";
 
 (() => {
-  const { h, text, status, won, boxName, api, poll, say } = kukka;
-  const TOKEN = "kukka.ownerToken";
-  const tokenForm = document.getElementById("token-form");
-  const tokenInput = document.getElementById("owner-token");
-  const signedIn = document.getElementById("signed-in");
-  const tokenMessage = document.getElementById("token-message");
+  const { h, text, status, won, boxName, learnBoxes, api, poll, say, ownerSignIn } = kukka;
   const section = document.getElementById("orders-section");
   const showFinished = document.getElementById("show-finished");
   const list = document.getElementById("owner-orders");
   const empty = document.getElementById("owner-empty");
   const message = document.getElementById("owner-message");
 
-  function token() {
-    try { return sessionStorage.getItem(TOKEN); } catch (e) { return null; }
-  }
-
-  function setToken(t) {
-    try {
-      if (t) sessionStorage.setItem(TOKEN, t);
-      else sessionStorage.removeItem(TOKEN);
-    } catch (e) {
-      // Without sessionStorage the token lives only as long as the page.
-    }
-    current = t;
-    showSignedIn();
-  }
-
-  let current = token();
-
-  function showSignedIn() {
-    tokenForm.hidden = !!current;
-    signedIn.hidden = !current;
-    section.hidden = !current;
-    if (!current) list.replaceChildren();
-  }
-
-  // What a 401 / 403 answer means for the owner.
-  function refused(answer) {
-    if (answer.status === 401) return "The shop needs the owner token. Please sign in.";
-    if (answer.status === 403) return "That owner token is wrong. Check it and sign in again.";
-    return null;
-  }
-
-  // Checks a token without changing anything: POST /deliveries checks the
-  // token before it reads the body, so an empty body answers 401 / 403 for a
-  // bad token and 400 (validation) for a good one.
-  tokenForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const t = tokenInput.value.trim();
-    if (!t) return;
-    say(tokenMessage, "Checking the token…", "pending");
-    const answer = await api("POST", "/deliveries", { body: {}, token: t });
-    const why = refused(answer);
-    if (why) {
-      say(tokenMessage, why, answer.status === 403 ? "forbidden" : "unauthorized");
-      tokenInput.select();
-    } else if (answer.status === 400) {
-      tokenInput.value = "";
-      say(tokenMessage, "", "");
-      setToken(t);
-      refresh();
-    } else {
-      say(tokenMessage, `Could not check the token now: ${answer.message}`, "error");
-    }
+  const session = ownerSignIn((t) => {
+    section.hidden = !t;
+    if (!t) {
+      list.replaceChildren();
+      details.clear();
+    } else refresh();
   });
+  section.hidden = !session.token();
 
-  document.getElementById("forget-token").addEventListener("click", () => {
-    setToken(null);
-    say(tokenMessage, "Signed out.", "signed-out");
-    tokenInput.focus();
+  // Box names for the rows (the catalog is public).
+  api("GET", "/catalog").then((a) => {
+    if (a.ok && a.body) learnBoxes(a.body.items);
   });
 
   // The owner's next step for a delivery status, if any.
@@ -150,12 +100,14 @@
 
   // Every page of GET /orderDetails (bounded, in case of a huge shop).
   async function refresh() {
-    if (!current) return;
+    const token = session.token();
+    if (!token) return;
     const seen = new Map();
     let cursor = null;
     for (let page = 0; page < 20; page += 1) {
       const q = cursor ? `?limit=500&cursor=${encodeURIComponent(cursor)}` : "?limit=500";
-      const a = await api("GET", `/orderDetails${q}`);
+      const a = await api("GET", `/orderDetails${q}`, { token });
+      if (session.refused(a)) return;
       if (!a.ok || !a.body || !Array.isArray(a.body.items)) {
         say(message, `Could not load the orders: ${a.message} Retrying…`, "error");
         return;
@@ -181,14 +133,10 @@
 
   async function advance(id, step, button) {
     button.disabled = true;
-    const a = await api("POST", "/deliveries", { body: { orderId: id, status: step.status }, token: current });
+    const a = await api("POST", "/deliveries",
+      { body: { orderId: id, status: step.status }, token: session.token() });
     button.disabled = false;
-    const why = refused(a);
-    if (why) {
-      setToken(null);
-      say(tokenMessage, why, a.status === 403 ? "forbidden" : "unauthorized");
-      return;
-    }
+    if (session.refused(a)) return;
     if (a.ok) {
       const d = details.get(id);
       taken.set(id, step.status);
@@ -202,6 +150,5 @@
     }
   }
 
-  showSignedIn();
   poll(refresh, 2000);
 })();

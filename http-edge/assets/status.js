@@ -1,9 +1,10 @@
-// The operators' page: GET /status.json every 2 s, drawn read-only. Request
-// rates are the difference between two samples over the server's clock.
+// The operators' page: GET /status.json (the owner's: sign in with the
+// owner token) every 2 s, drawn read-only. Request rates are the
+// difference between two samples over the server's clock.
 "use strict";
 
 (() => {
-  const { h, text, api, poll } = kukka;
+  const { h, text, api, poll, ownerSignIn } = kukka;
   const updated = document.getElementById("status-updated");
   const roles = document.getElementById("roles");
   const breakers = document.querySelector("#breakers tbody");
@@ -14,6 +15,12 @@
   const ROLES = ["order", "payment", "delivery", "edge"];
 
   let previous = null; // the last sample, for rates
+
+  const session = ownerSignIn((t) => {
+    previous = null;
+    if (t) refresh();
+    else text(updated, "Sign in to see the cluster.");
+  });
 
   const show = (v) => (v === null || v === undefined ? "—" : String(v));
 
@@ -89,7 +96,10 @@
   }
 
   async function refresh() {
-    const a = await api("GET", "/status.json");
+    const token = session.token();
+    if (!token) return;
+    const a = await api("GET", "/status.json", { token });
+    if (session.refused(a)) return;
     if (!a.ok || !a.body) {
       text(updated, `Cannot read the status: ${a.message} Retrying…`);
       updated.dataset.state = "error";

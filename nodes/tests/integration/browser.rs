@@ -1,6 +1,8 @@
 //! The web pages in a real (headless Chromium) browser, against the whole
-//! system: a customer orders and cancels on `/`, the shop owner ships on
-//! `/owner`, an operator reads `/status`. Driven through chromedriver
+//! system: a customer orders from the catalog and cancels on `/` (the
+//! browser keeps the customer's token, and My page survives a reload), the
+//! shop owner signs in and ships on `/owner`, an operator signs in and
+//! reads `/status`. Driven through chromedriver
 //! ([`super::webdriver`]); every wait is a poll with a deadline.
 //!
 //! Screenshots of each page are saved in the browser's artifacts directory
@@ -98,8 +100,31 @@ async fn customers_the_owner_and_operators_use_the_web_pages() {
     let sys = System::start().await;
     let mut shots = Vec::new();
 
-    // ---- The customer chooses a box and pays. ----
+    // ---- The customer chooses a box from the catalog and pays. ----
     browser.goto(&sys.url("/")).await;
+    let boxes = browser
+        .wait_for("the boxes from the catalog", WAIT, || async {
+            let b = browser
+                .script(
+                    r#"return Array.from(document.querySelectorAll('input[name="flowerType"]'))
+                         .map((i) => [i.value, i.dataset.price]);"#,
+                    json!([]),
+                )
+                .await;
+            b.as_array().is_some_and(|a| !a.is_empty()).then_some(b)
+        })
+        .await;
+    assert_eq!(
+        boxes,
+        json!([
+            ["MixBox", "10000"],
+            ["RoseBox", "10000"],
+            ["LilyBox", "15000"],
+            ["RandomBox", "20000"],
+            ["DaisyBox", "30000"]
+        ]),
+        "the page sells what GET /catalog lists, at its prices"
+    );
     browser
         .click(r#"input[name="flowerType"][value="RoseBox"]"#)
         .await;
@@ -112,7 +137,7 @@ async fn customers_the_owner_and_operators_use_the_web_pages() {
                     json!([]),
                 )
                 .await;
-            (total == "30,000 won").then_some(())
+            (total == "20,000 won").then_some(())
         })
         .await;
     let first = place_order(&browser, SCRIPT_NAME, None).await;
@@ -130,6 +155,16 @@ async fn customers_the_owner_and_operators_use_the_web_pages() {
     assert_eq!(r["markup"], 0, "the name became markup: {r}");
     assert_eq!(r["cancel"], true, "a paid order can be cancelled: {r}");
     no_alert(&browser).await;
+    let token = browser
+        .script(
+            "return localStorage.getItem('kukka.customerToken');",
+            json!([]),
+        )
+        .await;
+    assert!(
+        token.as_str().is_some_and(|t| t.starts_with("kc1_")),
+        "the browser keeps the customer token: {token}"
+    );
     wait_row(
         &browser,
         "the delivery to be requested",
@@ -269,6 +304,23 @@ async fn customers_the_owner_and_operators_use_the_web_pages() {
     no_alert(&browser).await;
     shots.push(("customer", browser.screenshot_page("customer").await));
 
+    // A reload keeps My page: the token is in localStorage, and My page
+    // comes from GET /myPages with it.
+    browser.goto(&sys.url("/")).await;
+    for id in [&first, &second] {
+        wait_row(&browser, "My page after a reload", "my-orders", id, |_| {
+            true
+        })
+        .await;
+    }
+    let again = browser
+        .script(
+            "return localStorage.getItem('kukka.customerToken');",
+            json!([]),
+        )
+        .await;
+    assert_eq!(again, token, "one customer, one token");
+
     // The same page on a phone: laid out for its width (the viewport meta
     // tag works) and nothing wider than the screen.
     browser.emulate_phone(390, 844).await;
@@ -286,8 +338,10 @@ async fn customers_the_owner_and_operators_use_the_web_pages() {
     ));
     browser.stop_emulation().await;
 
-    // ---- Operators: every role joined, the breaker closed. ----
+    // ---- Operators: sign in; every role joined, the breaker closed. ----
     browser.goto(&sys.url("/status")).await;
+    browser.fill("#owner-token", OWNER).await;
+    browser.click("#use-token").await;
     browser
         .wait_for("the status page to show the cluster", WAIT, || async {
             let s = browser
