@@ -15,7 +15,6 @@ use super::{HttpSurface, NodeContext, RoleRuntime};
 /// Builds the edge role.
 pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
     let args = &node.args;
-    let redis = kukka_storage::redis_conn::connect(&args.redis_url, Duration::from_secs(2)).await?;
     let catalog = match &args.catalog {
         Some(path) => Catalog::load(path).with_context(|| "the edge needs a valid catalog")?,
         None => Catalog::builtin(),
@@ -26,6 +25,7 @@ pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
             "no KUKKA_TOKEN_SECRET: customer tokens of this edge are signed with a secret of this process; they die with it and no other edge accepts them"
         );
     }
+    let redis = kukka_storage::redis_conn::connect(&args.redis_url, Duration::from_secs(2)).await?;
     let settings = EdgeSettings {
         owner_token: args.owner_token.clone().filter(|t| !t.is_empty()),
         token_secret,

@@ -115,7 +115,12 @@ async fn fifty_concurrent_retries_over_two_edges_place_one_order_with_one_charge
         let (api, edge, token) = (&*sys, edges[i % 2].clone(), token.clone());
         async move { place_with_key(api, Some(&edge), Some(&token), key, "RETRY").await }
     });
+    let started = std::time::Instant::now();
     let answers = futures_util::future::join_all(attempts).await;
+    eprintln!(
+        "50 concurrent retries over 2 edges answered in {} ms",
+        started.elapsed().as_millis()
+    );
     let ids: BTreeSet<String> = answers
         .iter()
         .map(|(status, v)| {

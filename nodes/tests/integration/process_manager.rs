@@ -346,13 +346,22 @@ async fn children_die_with_a_killed_up_and_redis_keeps_its_private_password() {
         .await
         .expect("json");
     let id = placed["id"].as_str().expect("id").to_string();
+    let customer = placed["customerToken"]
+        .as_str()
+        .expect("customerToken")
+        .to_string();
 
     // The password: 256 random bits, private files, in the URL for tests.
     let password = std::fs::read_to_string(d.join("redis/password")).expect("password file");
     let password = password.trim().to_string();
     assert_eq!(password.len(), 64, "{password}");
     assert!(password.bytes().all(|b| b.is_ascii_hexdigit()));
-    for f in ["redis/password", "redis/redis.conf", "run/redis.json"] {
+    for f in [
+        "redis/password",
+        "redis/redis.conf",
+        "run/redis.json",
+        "token-secret",
+    ] {
         assert_eq!(mode(&d.join(f)), 0o600, "{f}");
     }
     let url = run_files(d)
@@ -442,4 +451,13 @@ async fn children_die_with_a_killed_up_and_redis_keeps_its_private_password() {
         .await
         .expect("request");
     assert_eq!(r.status(), 200, "the order placed before the kill");
+    // Its customer's token, made before, still works: the token secret is
+    // kept in the data dir.
+    let r = http
+        .get(format!("{base}/orders/{id}"))
+        .bearer_auth(&customer)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(r.status(), 200, "the customer token outlived the restart");
 }

@@ -102,6 +102,150 @@ fn the_default_cookie_is_refused_off_loopback() {
     assert!(err.contains("default cluster cookie"), "{err}");
 }
 
+/// Runs `kukka node` with `args` until it exits (it must refuse to start);
+/// its stderr.
+fn refused(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_kukka"))
+        .arg("node")
+        .args(args)
+        .env_remove("KUKKA_COOKIE")
+        .env_remove("KUKKA_OWNER_TOKEN")
+        .env_remove("KUKKA_TOKEN_SECRET")
+        .env_remove("KUKKA_CATALOG")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert!(!out.status.success(), "{args:?} started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn off_loopback_short_or_published_secrets_are_refused() {
+    const GOOD: &str = "a-cluster-secret-of-more-than-32-chars";
+    let public = [
+        "--role",
+        "edge",
+        "--cluster-bind",
+        "0.0.0.0",
+        "--cluster-port",
+        "0",
+        "--http-addr",
+        "0.0.0.0:0",
+        "--admin-addr",
+        "0.0.0.0:0",
+    ];
+    let with = |extra: &[&'static str]| {
+        let mut v: Vec<&str> = public.to_vec();
+        v.extend_from_slice(extra);
+        refused(&v)
+    };
+    for (extra, says) in [
+        (
+            [
+                "--cookie",
+                GOOD,
+                "--token-secret",
+                GOOD,
+                "--owner-token",
+                "owner-secret",
+            ],
+            "the owner token is a published placeholder",
+        ),
+        (
+            [
+                "--cookie",
+                GOOD,
+                "--token-secret",
+                GOOD,
+                "--owner-token",
+                "CHANGE-ME-owner-token",
+            ],
+            "the owner token is a published placeholder",
+        ),
+        (
+            [
+                "--cookie",
+                GOOD,
+                "--token-secret",
+                GOOD,
+                "--owner-token",
+                "short-but-mine",
+            ],
+            "the owner token is shorter than 32 characters",
+        ),
+        (
+            [
+                "--cookie",
+                "CHANGE-ME-cluster-cookie",
+                "--token-secret",
+                GOOD,
+                "--owner-token",
+                GOOD,
+            ],
+            "the cluster cookie is a published placeholder",
+        ),
+        (
+            [
+                "--cookie",
+                "tiny",
+                "--token-secret",
+                GOOD,
+                "--owner-token",
+                GOOD,
+            ],
+            "the cluster cookie is shorter than 32 characters",
+        ),
+        (
+            [
+                "--cookie",
+                GOOD,
+                "--owner-token",
+                GOOD,
+                "--token-secret",
+                "CHANGE-ME-token-secret",
+            ],
+            "the customer-token secret is a published placeholder",
+        ),
+    ] {
+        let err = with(&extra);
+        assert!(err.contains(says), "{extra:?}: {err}");
+    }
+    let err = with(&["--cookie", GOOD, "--owner-token", GOOD]);
+    assert!(err.contains("needs KUKKA_TOKEN_SECRET"), "{err}");
+}
+
+#[test]
+fn an_edge_with_a_broken_catalog_refuses_to_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("catalog.json");
+    std::fs::write(
+        &file,
+        r#"{"items": [{"flowerType": "MixBox", "name": "Mix", "price": 0}]}"#,
+    )
+    .expect("write");
+    let redis = format!("redis://127.0.0.1:{}", free_port());
+    let err = refused(&[
+        "--role",
+        "edge",
+        "--cluster-bind",
+        "127.0.0.1",
+        "--cluster-port",
+        "0",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--admin-addr",
+        "127.0.0.1:0",
+        "--redis-url",
+        &redis,
+        "--catalog",
+        &file.to_string_lossy(),
+    ]);
+    assert!(
+        err.contains("the edge needs a valid catalog") && err.contains("price must be"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_redis_with_a_password_works() {
     let redis = RedisServer::start_with_password(Some("s3cret-pw")).await;
