@@ -81,6 +81,9 @@ fi
 failures=0
 summary=()
 
+# The local overlay's secrets are written, not committed (random values).
+[ -f "$here/overlays/local/secrets.env" ] || bash "$here/overlays/local/make-secrets.sh" >/dev/null
+
 # Relative path from $2 to $1 (kustomize wants relative resource paths).
 rel() { "$PYTHON" -c 'import os, sys; print(os.path.relpath(sys.argv[1], sys.argv[2]))' "$1" "$2"; }
 

@@ -1,4 +1,5 @@
-//! `docs/ARCHITECTURE.md` names files that exist.
+//! `docs/ARCHITECTURE.md` names files that exist; the Kubernetes catalog
+//! is the built-in one.
 
 use std::path::Path;
 
@@ -17,4 +18,13 @@ fn every_path_in_the_architecture_page_exists() {
     assert!(paths.len() > 30, "the page names files: {paths:?}");
     let missing: Vec<&&str> = paths.iter().filter(|p| !root.join(p).exists()).collect();
     assert!(missing.is_empty(), "named but missing: {missing:?}");
+}
+
+#[test]
+fn the_kubernetes_catalog_is_the_built_in_one() {
+    use kukka_actors::order::catalog::Catalog;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("k8s/base/config/catalog.json")).expect("read");
+    let catalog = Catalog::from_json(&text).expect("a valid catalog");
+    assert_eq!(catalog, Catalog::builtin(), "k8s/base/config/catalog.json");
 }

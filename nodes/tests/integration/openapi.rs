@@ -115,7 +115,10 @@ async fn the_description_and_the_routes_agree() {
         }
     }
     // The assets it names are the ones served.
-    let names: Vec<&str> = kukka_http_edge::routes::pages::ASSETS.iter().map(|a| a.name).collect();
+    let names: Vec<&str> = kukka_http_edge::routes::pages::ASSETS
+        .iter()
+        .map(|a| a.name)
+        .collect();
     let param = &doc["paths"]["/assets/{name}"]["get"]["parameters"][0]["schema"]["enum"];
     assert_eq!(param, &json!(names), "the assets");
     // A path the description does not name is no route.
