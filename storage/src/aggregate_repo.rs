@@ -430,6 +430,19 @@ mod tests {
         );
         assert_eq!(repo.seq_by_key("k9").expect("by key"), None);
 
+        for _ in 0..3 {
+            let s = repo.next_seq().expect("seq");
+            repo.insert(s, None, &"x".to_string(), &[])
+                .await
+                .expect("insert");
+        }
+        let (page, more) = repo.list(None, 2).expect("list");
+        assert_eq!(page.len(), 2);
+        assert!(more);
+        let (rest, more) = repo.list(Some(page[1].0), 10).expect("list");
+        assert_eq!(rest.len(), 2);
+        assert!(!more);
+
         let listed: Vec<(String, u64)> = repo
             .keys_with_prefix("k")
             .collect::<Result<_, _>>()
@@ -456,18 +469,5 @@ mod tests {
             Inserted::New,
             "a removed key may be used again"
         );
-
-        for _ in 0..3 {
-            let s = repo.next_seq().expect("seq");
-            repo.insert(s, None, &"x".to_string(), &[])
-                .await
-                .expect("insert");
-        }
-        let (page, more) = repo.list(None, 2).expect("list");
-        assert_eq!(page.len(), 2);
-        assert!(more);
-        let (rest, more) = repo.list(Some(page[1].0), 10).expect("list");
-        assert_eq!(rest.len(), 2);
-        assert!(!more);
     }
 }

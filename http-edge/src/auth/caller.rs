@@ -114,9 +114,9 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// The client a request comes from: from `--client-ip-header` when the
 /// edge is told to trust it (the last address of `X-Forwarded-For`, the
 /// one the nearest proxy added), else the peer's address.
-pub fn client_of(state: &EdgeState, headers: &HeaderMap, peer: Option<PeerAddr>) -> IpAddr {
-    let from_header = state.settings.client_ip_header.as_ref().and_then(|name| {
-        let value = headers.get(name.as_str())?.to_str().ok()?;
+pub fn client_of(header: Option<&str>, headers: &HeaderMap, peer: Option<PeerAddr>) -> IpAddr {
+    let from_header = header.and_then(|name| {
+        let value = headers.get(name)?.to_str().ok()?;
         value.rsplit(',').next()?.trim().parse::<IpAddr>().ok()
     });
     from_header
@@ -129,7 +129,7 @@ pub fn judge(state: &EdgeState, headers: &HeaderMap, peer: Option<PeerAddr>) -> 
     let Some(token) = bearer(headers) else {
         return Credentials::Known(Caller::Anonymous);
     };
-    let client = client_of(state, headers, peer);
+    let client = client_of(state.settings.client_ip_header.as_deref(), headers, peer);
     let now = Instant::now();
     if let Some(wait) = state.limiter.locked_for(client, now) {
         let secs = u32::try_from(wait.as_secs().saturating_add(1)).unwrap_or(u32::MAX);
@@ -170,6 +170,30 @@ mod tests {
         assert!(!constant_time_eq(b"secret", b"secret2"));
         assert!(!constant_time_eq(b"", b"x"));
         assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn the_client_is_the_peer_unless_a_trusted_proxy_says_otherwise() {
+        let peer = Some(PeerAddr("10.0.0.9:4242".parse().expect("addr")));
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("6.6.6.6, 203.0.113.7"),
+        );
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        assert_eq!(client_of(None, &h, peer), ip("10.0.0.9"), "not trusted");
+        assert_eq!(
+            client_of(Some("x-forwarded-for"), &h, peer),
+            ip("203.0.113.7"),
+            "the address the nearest proxy added"
+        );
+        assert_eq!(
+            client_of(Some("x-real-ip"), &h, peer),
+            ip("10.0.0.9"),
+            "no such header: the peer"
+        );
+        h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
+        assert_eq!(client_of(Some("x-forwarded-for"), &h, peer), ip("10.0.0.9"));
     }
 
     #[test]
