@@ -108,6 +108,24 @@ async fn fifty_concurrent_retries_over_two_edges_place_one_order_with_one_charge
             )
         })
         .collect();
+    // `/readyz` waits for some order shard, not both: wait until each edge
+    // sees both (the key's shard may be either).
+    for edge in &edges {
+        let joined = eventually(Duration::from_secs(30), || async {
+            let v: Value = sys
+                .http
+                .get(format!("{edge}/status.json"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            (v["roles"]["order"]["joined"] == 2).then_some(())
+        })
+        .await;
+        assert!(joined.is_some(), "{edge} sees both order shards");
+    }
     let (_, token) = sys.place_as(None, "RETRY").await;
     let before = sys.all_items("/payments", 500).await.len();
     let key = "fifty-retries";
