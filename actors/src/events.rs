@@ -189,6 +189,7 @@ impl Envelope {
             kind: self.body.kind().as_str().to_string(),
             data: serde_json::to_string(self)
                 .expect("an envelope encodes to JSON: plain fields, no maps"),
+            partition_key: self.order_id.to_string(),
         }
     }
 
