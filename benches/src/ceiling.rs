@@ -188,7 +188,7 @@ pub async fn run(args: &CeilingArgs) -> Result<Ceiling, BenchError> {
             .flat_map(|seq| events_of(*seq))
             .map(|e| e.to_stream_event())
             .collect();
-        bus::publish(&mut conn, partitions, &events).await?;
+        bus::publish(&mut conn, partitions, &events, Default::default()).await?;
     }
     let mut totals = Vec::new();
     for p in partitions.all() {

@@ -32,6 +32,7 @@ pub mod ports;
 pub mod probe;
 pub mod process;
 pub mod redis;
+pub mod redis_cluster;
 pub mod spawner;
 
 use std::{path::Path, sync::Arc, time::Duration};
@@ -89,9 +90,22 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
     let mut ports = ports::PortPool::avoiding(&fixed_edge_ports);
     let plans = plan::plan(replicas, args.edge_port, || ports.take())?;
     let own_redis = args.redis_url.is_none();
+    let cluster = (args.redis_cluster > 0).then_some(redis_cluster::Shape {
+        masters: args.redis_cluster,
+        replicas: args.redis_cluster_replicas,
+    });
+    let cluster_names: Vec<String> = cluster
+        .map(|c| {
+            (0..c.masters * (1 + c.replicas))
+                .map(|i| format!("redis-{i}"))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
-    if own_redis {
-        names.push("redis");
+    match (own_redis, cluster) {
+        (true, None) => names.push("redis"),
+        (true, Some(_)) => names.extend(cluster_names.iter().map(String::as_str)),
+        (false, _) => {}
     }
     let launcher = Arc::new(Launcher {
         kukka: exe.clone(),
@@ -100,25 +114,37 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
     });
     let mut procs: Vec<Managed> = Vec::new();
 
-    let redis_url = match &args.redis_url {
-        Some(url) => url.clone(),
-        None => {
+    let redis_url = match (&args.redis_url, cluster) {
+        (Some(url), _) => url.clone(),
+        (None, None) => {
             let (redis, url) = redis::start(&dir, &mut ports, launcher.clone()).await?;
             procs.push(redis);
             url
         }
+        (None, Some(shape)) => {
+            let (nodes, seeds) =
+                redis_cluster::start(&dir, shape, &mut ports, launcher.clone()).await?;
+            procs.extend(nodes);
+            seeds
+        }
     };
 
+    let mut node_env: Vec<(String, String)> = vec![
+        ("KUKKA_OWNER_TOKEN".into(), owner_token.clone()),
+        ("KUKKA_REDIS_URL".into(), redis_url.clone()),
+    ];
+    // With replicas in our own cluster, a write that must survive a
+    // failover waits for one of them.
+    if cluster.is_some_and(|c| c.replicas > 0) {
+        node_env.push(("KUKKA_REDIS_WAIT_REPLICAS".into(), "1".into()));
+    }
     for (i, node) in plans.iter().enumerate() {
         let mut m = Managed::new(
             &node.name,
             i + 1,
             exe.clone(),
             node.args(&plans, &dir, log_format),
-            vec![
-                ("KUKKA_OWNER_TOKEN".into(), owner_token.clone()),
-                ("KUKKA_REDIS_URL".into(), redis_url.clone()),
-            ],
+            node_env.clone(),
             &dir,
             node.run_info(),
             launcher.clone(),

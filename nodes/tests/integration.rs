@@ -6,8 +6,8 @@
 mod integration {
     mod browser;
     mod bulkhead;
-    mod cancel_saga;
-    mod chaos;
+    pub mod cancel_saga;
+    pub mod chaos;
     mod consumer_groups;
     mod contract;
     mod correlation;
@@ -16,10 +16,11 @@ mod integration {
     pub mod harness;
     mod http_limits;
     mod process_manager;
+    mod redis_cluster;
     mod resilience;
     mod scale_out;
     mod security;
-    mod seed_scenario;
+    pub mod seed_scenario;
     mod supervision;
     mod views_order;
     mod views_rebuild;

@@ -132,13 +132,68 @@ pub struct Delivered {
     pub delivery_count: Option<usize>,
 }
 
+/// How many replicas must have an append before it counts as done (Redis
+/// replication is asynchronous: without this, a failover can lose what a
+/// master acknowledged just before it died).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Replicated {
+    /// Replicas that must have the write (0: the master alone).
+    pub replicas: u32,
+    /// How long to wait for them, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Replicated {
+    /// Adds `WAIT` to `pipe` (whose commands go to one node) when replicas
+    /// are asked for; the caller checks the count with [`Replicated::check`].
+    pub fn wait_in(self, pipe: &mut redis::Pipeline) -> bool {
+        if self.replicas == 0 {
+            return false;
+        }
+        pipe.cmd("WAIT").arg(self.replicas).arg(self.timeout_ms);
+        true
+    }
+
+    /// `Ok` when `acked` replicas are enough.
+    pub fn check(self, acked: u64) -> Result<(), StorageError> {
+        if acked >= u64::from(self.replicas) {
+            Ok(())
+        } else {
+            Err(StorageError::NotReplicated {
+                wanted: self.replicas,
+                got: acked,
+            })
+        }
+    }
+
+    /// Waits until the writes this connection's node has taken so far are
+    /// on enough replicas (`conn` must address the node written to: on a
+    /// cluster, route by `key`).
+    pub async fn wait_for(self, conn: &mut RedisConn, key: &str) -> Result<(), StorageError> {
+        if self.replicas == 0 {
+            return Ok(());
+        }
+        // A pipeline goes to the node of its first key: EXISTS routes it.
+        let (_, acked): (i64, u64) = redis::pipe()
+            .cmd("EXISTS")
+            .arg(key)
+            .cmd("WAIT")
+            .arg(self.replicas)
+            .arg(self.timeout_ms)
+            .query_async(conn)
+            .await?;
+        self.check(acked)
+    }
+}
+
 /// Appends `events` to their partitions' streams, one pipeline per
 /// partition (sent together); returns when Redis has acknowledged every
-/// append.
+/// append (and, with `replicated`, enough replicas have it).
 pub async fn publish(
     conn: &mut RedisConn,
     partitions: Partitions,
     events: &[StreamEvent],
+    replicated: Replicated,
 ) -> Result<(), StorageError> {
     let mut by_stream: BTreeMap<String, Vec<&StreamEvent>> = BTreeMap::new();
     for ev in events {
@@ -149,7 +204,7 @@ pub async fn publish(
     }
     let sends = by_stream.iter().map(|(stream, evs)| {
         let mut conn = conn.clone();
-        async move { append(&mut conn, stream, evs).await }
+        async move { append(&mut conn, stream, evs, replicated).await }
     });
     for r in futures_util::future::join_all(sends).await {
         r?;
@@ -162,6 +217,7 @@ pub async fn append(
     conn: &mut RedisConn,
     stream: &str,
     events: &[&StreamEvent],
+    replicated: Replicated,
 ) -> Result<(), StorageError> {
     if events.is_empty() {
         return Ok(());
@@ -178,6 +234,10 @@ pub async fn append(
             .arg("data")
             .arg(&ev.data)
             .ignore();
+    }
+    if replicated.wait_in(&mut pipe) {
+        let (acked,): (u64,) = pipe.query_async(conn).await?;
+        return replicated.check(acked);
     }
     pipe.query_async::<()>(conn).await?;
     Ok(())

@@ -6,7 +6,10 @@
 use std::sync::Arc;
 
 use kukka_storage::redis_conn::RedisConn;
-use kukka_storage::{bus::Partitions, views::TransitionOutcome};
+use kukka_storage::{
+    bus::{Partitions, Replicated},
+    views::TransitionOutcome,
+};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::Value;
 
@@ -28,11 +31,13 @@ use crate::{
 /// Short name of the desk actor on its node.
 pub const DELIVERY_DESK: &str = "delivery-desk";
 
-/// The desk's Redis connection and the stream's partitions.
+/// The desk's Redis connection, the stream's partitions, and how many
+/// replicas a change must reach before the desk answers.
 #[derive(Clone)]
 pub struct Deliveries {
     conn: RedisConn,
     partitions: Partitions,
+    replicated: Replicated,
 }
 
 impl std::fmt::Debug for Deliveries {
@@ -43,8 +48,12 @@ impl std::fmt::Debug for Deliveries {
 
 impl Deliveries {
     /// Deliveries kept in the Redis behind `conn`.
-    pub fn new(conn: RedisConn, partitions: Partitions) -> Self {
-        Self { conn, partitions }
+    pub fn new(conn: RedisConn, partitions: Partitions, replicated: Replicated) -> Self {
+        Self {
+            conn,
+            partitions,
+            replicated,
+        }
     }
 
     /// The owner's `POST /deliveries`.
@@ -62,6 +71,7 @@ impl Deliveries {
             TransitionOutcome::Applied | TransitionOutcome::Unchanged { .. } => {
                 tracing::info!(status = to.as_str(), "delivery updated by the owner");
                 let key = delivery_key(p, &req.order_id.to_string());
+                self.replicated.wait_for(&mut conn, &key).await?;
                 kukka_storage::views::get(&mut conn, &key)
                     .await?
                     .as_ref()
@@ -92,6 +102,8 @@ impl Deliveries {
         match change(&mut conn, p, cid, oid, to, None).await? {
             TransitionOutcome::Applied | TransitionOutcome::Unchanged { .. } => {
                 tracing::info!("delivery cancelled for a customer's cancel");
+                let key = delivery_key(p, &oid.to_string());
+                self.replicated.wait_for(&mut conn, &key).await?;
                 Ok(())
             }
             TransitionOutcome::Illegal { current } => Err(ServiceError::Conflict {
@@ -102,6 +114,8 @@ impl Deliveries {
                 // delivery as cancelled so the late `OrderPlaced` creates
                 // nothing.
                 change(&mut conn, p, cid, oid, to, Some(&clock::now())).await?;
+                let key = delivery_key(p, &oid.to_string());
+                self.replicated.wait_for(&mut conn, &key).await?;
                 tracing::info!("delivery recorded as cancelled before it was requested");
                 Ok(())
             }

@@ -262,13 +262,26 @@ impl<H: EventHandler> ConsumerState<H> {
         }
         tracing::info!(group = %self.args.group, members = live.len(), partitions = owned.len(), "partitions assigned");
         self.owned = owned;
-        for (_, lane) in std::mem::take(&mut self.lanes) {
-            lane.stop(Some("rebalanced".into()));
-        }
-        for set in self.lane_sets(cluster) {
-            self.spawn_lane(myself, set)
+        let wanted = self.lane_sets(cluster);
+        // Lanes that keep their partitions go on; the others stop, and are
+        // waited for: a lane acknowledges what it applied as it stops, and
+        // a new lane of the same member would otherwise read those entries
+        // as its own pending ones and apply them again.
+        let (keep, stop): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.lanes)
+            .into_iter()
+            .partition(|(set, _)| wanted.contains(set));
+        self.lanes = keep;
+        for (_, lane) in stop {
+            lane.stop_and_wait(Some("rebalanced".into()), Some(Duration::from_secs(10)))
                 .await
                 .map_err(|e| e.to_string())?;
+        }
+        for set in wanted {
+            if !self.lanes.contains_key(&set) {
+                self.spawn_lane(myself, set)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
         }
         Ok(())
     }

@@ -74,6 +74,8 @@ pub struct RelayArgs {
     pub durable: watch::Receiver<u64>,
     /// The event stream's partitions.
     pub partitions: kukka_storage::bus::Partitions,
+    /// Replicas an append must reach before the outbox lets go of it.
+    pub replicated: bus::Replicated,
     /// The Redis holding the stream.
     pub redis_url: String,
 }
@@ -161,7 +163,8 @@ async fn drain(state: &mut RelayState) {
             break;
         }
         let events: Vec<_> = batch.iter().map(|(_, e)| e.clone()).collect();
-        if let Err(e) = bus::publish(conn, state.args.partitions, &events).await {
+        let (partitions, replicated) = (state.args.partitions, state.args.replicated);
+        if let Err(e) = bus::publish(conn, partitions, &events, replicated).await {
             tracing::warn!(error = %e, pending = events.len(), "publishing failed; will retry");
             break;
         }

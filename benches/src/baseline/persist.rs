@@ -101,7 +101,14 @@ impl Backend {
                     .map_err(StorageError::from)?;
                 flusher.flush().await?;
                 let mut conn = redis.clone();
-                match bus::publish(&mut conn, bus::Partitions::default(), &p.events).await {
+                match bus::publish(
+                    &mut conn,
+                    bus::Partitions::default(),
+                    &p.events,
+                    Default::default(),
+                )
+                .await
+                {
                     Ok(()) => Ok(p.order),
                     Err(StorageError::Redis(e)) => Err(BenchError::Redis(e)),
                     Err(e) => Err(e.into()),

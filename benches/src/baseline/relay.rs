@@ -32,9 +32,14 @@ pub async fn run(
                 _ => break,
             };
             let events: Vec<_> = batch.iter().map(|(_, e)| e.clone()).collect();
-            if bus::publish(&mut redis, bus::Partitions::default(), &events)
-                .await
-                .is_err()
+            if bus::publish(
+                &mut redis,
+                bus::Partitions::default(),
+                &events,
+                Default::default(),
+            )
+            .await
+            .is_err()
             {
                 break;
             }

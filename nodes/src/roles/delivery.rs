@@ -23,7 +23,7 @@ pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
     let p = node.partitions;
     p.agree(&mut conn).await?;
     let desk = DeliveryDeskArgs {
-        deliveries: Arc::new(Deliveries::new(conn.clone(), p)),
+        deliveries: Arc::new(Deliveries::new(conn.clone(), p, node.args.replicated())),
         ns: node.ns.clone(),
         drain: node.drain.clone(),
     };

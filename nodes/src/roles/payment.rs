@@ -42,6 +42,7 @@ pub fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
         outbox: repo.outbox().clone(),
         durable: store.durable_outbox(),
         partitions: node.partitions,
+        replicated: args.replicated(),
         redis_url: args.redis_url.clone(),
     };
     let shard = PaymentShardArgs {

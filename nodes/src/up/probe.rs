@@ -23,6 +23,35 @@ pub async fn wait_for_redis(url: &str, within: Duration) -> anyhow::Result<()> {
     }
 }
 
+/// Waits until the one Redis node at `url` answers `PING` (a cluster node
+/// before its cluster exists, too).
+pub async fn wait_for_node(url: &str, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    let client = redis::Client::open(url)?;
+    loop {
+        let conn = tokio::time::timeout(
+            Duration::from_millis(500),
+            client.get_multiplexed_async_connection(),
+        )
+        .await;
+        if let Ok(Ok(mut c)) = conn {
+            if redis::cmd("PING")
+                .query_async::<String>(&mut c)
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "a Redis Cluster node did not answer within {within:?}; see logs/redis-*.log"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// `GET path` on `addr`: status code and body, if it answered.
 pub async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     let connect = tokio::net::TcpStream::connect(addr);

@@ -21,6 +21,11 @@ async fn events_of(sys: &System, order_id: &str) -> Vec<Value> {
 #[tokio::test]
 async fn cancelling_refunds_and_cancels_delivery_once() {
     let sys = System::start().await;
+    refunds_and_cancels_once(&sys).await;
+}
+
+/// A cancel refunds the payment and cancels the delivery, once.
+pub async fn refunds_and_cancels_once(sys: &System) {
     let id = sys.place("PARK").await;
     sys.get_until(&format!("/myPages/{id}"), WAIT, |v| {
         v["deliveryStatus"] == "DeliveryRequested"
@@ -51,7 +56,7 @@ async fn cancelling_refunds_and_cancels_delivery_once() {
     })
     .await;
 
-    let events = events_of(&sys, &id).await;
+    let events = events_of(sys, &id).await;
     let count = |t: &str| events.iter().filter(|e| e["type"] == t).count();
     assert_eq!(count("OrderCancelled"), 1, "{events:?}");
     assert_eq!(count("PaymentCancelled"), 1, "{events:?}");

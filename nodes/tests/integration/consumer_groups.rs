@@ -73,7 +73,7 @@ async fn publish(url: &str, n: usize) -> RedisConn {
                 .to_stream_event()
         })
         .collect();
-    bus::publish(&mut conn, partitions(), &events)
+    bus::publish(&mut conn, partitions(), &events, Default::default())
         .await
         .expect("publish");
     conn
@@ -271,7 +271,7 @@ async fn poison_is_dead_lettered_at_once_without_retries() {
             partition_key: "0-1".into(),
         },
     ];
-    bus::publish(&mut conn, partitions(), &garbage)
+    bus::publish(&mut conn, partitions(), &garbage, Default::default())
         .await
         .expect("publish");
     // Retries would take minutes: a poison event must not wait for them.
@@ -286,4 +286,94 @@ async fn poison_is_dead_lettered_at_once_without_retries() {
         errors.iter().any(|e| e.contains("unknown event type")),
         "{errors:?}"
     );
+}
+
+/// Spawns member `name` of group "test" over `parts` partitions.
+async fn member(
+    handler: Arc<Counting>,
+    url: &str,
+    name: &str,
+    parts: Partitions,
+) -> ractor::ActorRef<ConsumerMsg> {
+    let args = ConsumerArgs {
+        handler,
+        redis_url: url.to_string(),
+        group: "test".into(),
+        consumer: name.into(),
+        partitions: parts,
+        config: ConsumerConfig {
+            heartbeat: Duration::from_millis(100),
+            member_ttl: Duration::from_millis(1000),
+            ..ConsumerConfig::default()
+        },
+    };
+    Actor::spawn(None, StreamConsumer::default(), args)
+        .await
+        .expect("spawn")
+        .0
+}
+
+/// Publishes orders `from..to`' cancellations over `parts` partitions.
+async fn publish_over(url: &str, parts: Partitions, from: u64, to: u64) {
+    let mut conn = kukka_storage::redis_conn::connect(url, Duration::from_secs(2))
+        .await
+        .expect("connect");
+    let events: Vec<_> = (from..to)
+        .map(|i| {
+            Envelope::new("c", OrderId::new(0, i), EventBody::OrderCancelled).to_stream_event()
+        })
+        .collect();
+    bus::publish(&mut conn, parts, &events, Default::default())
+        .await
+        .expect("publish");
+}
+
+#[tokio::test]
+async fn members_divide_the_partitions_and_take_over_from_one_that_died() {
+    let redis = RedisServer::start().await;
+    let parts = Partitions::new(4).expect("four");
+    publish_over(&redis.url, parts, 0, 200).await;
+    let (ha, hb) = (Arc::new(Counting::default()), Arc::new(Counting::default()));
+    let a = member(ha.clone(), &redis.url, "a", parts).await;
+    let b = member(hb.clone(), &redis.url, "b", parts).await;
+    let both = |want: usize| {
+        let (ha, hb) = (ha.clone(), hb.clone());
+        move || {
+            let (ha, hb) = (ha.clone(), hb.clone());
+            async move {
+                let (a, b) = (total(&ha).0, total(&hb).0);
+                (a + b == want).then_some((a, b))
+            }
+        }
+    };
+    let (by_a, by_b) = eventually(Duration::from_secs(30), both(200))
+        .await
+        .unwrap_or_else(|| panic!("a {:?} b {:?}", total(&ha), total(&hb)));
+    assert!(by_a > 0 && by_b > 0, "both members read: {by_a} + {by_b}");
+    let overlap = {
+        let (ma, mb) = (
+            ha.applied.lock().expect("lock"),
+            hb.applied.lock().expect("lock"),
+        );
+        ma.keys().filter(|k| mb.contains_key(*k)).count()
+    };
+    assert_eq!(overlap, 0, "each partition is read by one member at a time");
+    assert_eq!(
+        (total(&ha).1, total(&hb).1),
+        (1, 1),
+        "nothing applied twice"
+    );
+
+    // b dies without a word: its heartbeat lapses, a takes its partitions.
+    b.kill();
+    let died = std::time::Instant::now();
+    publish_over(&redis.url, parts, 200, 400).await;
+    let all = eventually(Duration::from_secs(30), both(400)).await;
+    assert!(all.is_some(), "a {:?} b {:?}", total(&ha), total(&hb));
+    assert_eq!(total(&hb).0, by_b, "the dead member applied nothing more");
+    println!(
+        "consumers: a {by_a} + b {by_b}; b's partitions passed to a and were drained {:?} after b died",
+        died.elapsed()
+    );
+    a.stop(None);
 }

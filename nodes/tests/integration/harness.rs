@@ -234,10 +234,28 @@ impl System {
 
     /// The Redis URL of this system.
     pub fn redis_url(&self) -> String {
-        self.run_info("redis")["url"]
-            .as_str()
-            .expect("redis url")
-            .to_string()
+        let cluster = self.dir.path().join("redis-cluster.json");
+        let info = match std::fs::read_to_string(cluster) {
+            Ok(text) => serde_json::from_str(&text).expect("cluster json"),
+            Err(_) => self.run_info("redis"),
+        };
+        info["url"].as_str().expect("redis url").to_string()
+    }
+
+    /// The names of the system's Redis processes (`redis`, or the nodes of
+    /// its Redis Cluster), whose run files tell their pids.
+    pub fn redis_nodes(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path().join("run"))
+            .expect("run dir")
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let name = name.strip_suffix(".json")?.to_string();
+                (name == "redis" || name.starts_with("redis-")).then_some(name)
+            })
+            .collect();
+        names.sort();
+        names
     }
 
     /// The text of `logs/<name>.log`.
@@ -516,9 +534,7 @@ impl Drop for RedisServer {
 /// Every event in every partition of the system's stream at `url` (as
 /// JSON envelopes), partition by partition.
 pub async fn stream_events(url: &str) -> Vec<Value> {
-    let client = redis::Client::open(url).expect("redis url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
+    let mut conn = kukka_storage::redis_conn::connect(url, Duration::from_secs(5))
         .await
         .expect("redis");
     let mut out = Vec::new();
