@@ -77,11 +77,31 @@ impl ConnectionLike for RedisConn {
     }
 }
 
-/// The seed URLs of `url` (comma-separated).
-pub fn seeds(url: &str) -> Vec<&str> {
-    url.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
+/// The seed URLs of `url` (comma-separated). A seed written as a bare
+/// `host:port` takes the scheme and credentials of the first one, so
+/// `redis://user:pw@a:6379,b:6379` names two seeds with the same login (one
+/// address variable per role can then hold a whole seed list).
+pub fn seeds(url: &str) -> Vec<String> {
+    let mut entries = url.split(',').map(str::trim).filter(|s| !s.is_empty());
+    let Some(first) = entries.next() else {
+        return Vec::new();
+    };
+    // "redis://user:pw@" of "redis://user:pw@host:port/0"
+    let prefix = match first.split_once("://") {
+        Some((scheme, rest)) => match rest.rfind('@') {
+            Some(at) => format!("{scheme}://{}", &rest[..=at]),
+            None => format!("{scheme}://"),
+        },
+        None => String::new(),
+    };
+    std::iter::once(first.to_string())
+        .chain(entries.map(|seed| {
+            if seed.contains("://") {
+                seed.to_string()
+            } else {
+                format!("{prefix}{seed}")
+            }
+        }))
         .collect()
 }
 
@@ -162,5 +182,18 @@ mod tests {
             ["redis://a:1", "redis://b:2"]
         );
         assert!(seeds(" , ").is_empty());
+    }
+
+    #[test]
+    fn bare_seeds_take_the_first_seeds_scheme_and_login() {
+        assert_eq!(
+            seeds("redis://kukka-edge:p@ss@a:1/0,b:2, rediss://c:3"),
+            [
+                "redis://kukka-edge:p@ss@a:1/0",
+                "redis://kukka-edge:p@ss@b:2",
+                "rediss://c:3"
+            ]
+        );
+        assert_eq!(seeds("redis://a:1,b:2"), ["redis://a:1", "redis://b:2"]);
     }
 }
