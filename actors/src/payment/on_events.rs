@@ -34,8 +34,12 @@ impl EventHandler for Payments {
     ) -> Result<(), HandlerError> {
         match event.body {
             EventBody::OrderCancelled | EventBody::OrderRejected { .. } => {
-                self.cancel_for_order(&event.correlation_id, event.order_id)
-                    .await?
+                self.cancel_for_order(
+                    &event.correlation_id,
+                    event.traceparent.as_deref(),
+                    event.order_id,
+                )
+                .await?
             }
             EventBody::OrderPlaced { .. } => self.settle(event.order_id)?,
             _ => {}

@@ -169,6 +169,7 @@ impl<H: EventHandler> Actor for StreamConsumer<H> {
         args: ConsumerArgs<H>,
     ) -> Result<Self::State, ActorProcessingErr> {
         let _ = myself.cast(ConsumerMsg::Poll);
+        super::metrics::consumer_started(&args.redis_url, &args.group);
         Ok(ConsumerState {
             args,
             conn: None,
@@ -287,11 +288,7 @@ async fn poll<H: EventHandler>(state: &mut ConsumerState<H>) -> Result<bool, Str
         .map_err(|e| e.to_string())?
     };
     if acked_before > 0 {
-        super::metrics::add(
-            "kukka_events_applied_total",
-            &[("group", &args.group)],
-            acked_before as f64,
-        );
+        super::metrics::events_applied(&args.group, acked_before);
     }
     // Sort the entries: skipped (acknowledged unread), poison, or to apply.
     let mut failed: Vec<(bus::Delivered, HandlerError)> = Vec::new();
@@ -349,6 +346,7 @@ async fn poll<H: EventHandler>(state: &mut ConsumerState<H>) -> Result<bool, Str
                 .unwrap_or(1);
                 if count < args.config.max_deliveries {
                     tracing::warn!(group = %args.group, entry = %entry.entry_id, %error, count, "event failed; will retry");
+                    super::metrics::event_retried(&args.group);
                     state.own_pending = true;
                 }
                 count >= args.config.max_deliveries
@@ -359,10 +357,7 @@ async fn poll<H: EventHandler>(state: &mut ConsumerState<H>) -> Result<bool, Str
             bus::dead_letter(conn, stream, &args.group, &entry, &error.to_string())
                 .await
                 .map_err(|e| e.to_string())?;
-            super::metrics::inc(
-                "kukka_events_dead_lettered_total",
-                &[("group", &args.group)],
-            );
+            super::metrics::event_dead_lettered(&args.group);
         }
     }
     Ok(all_ok)
