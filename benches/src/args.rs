@@ -212,7 +212,10 @@ mod tests {
         assert!(check_url("http://10.0.0.1:8088", true).is_ok());
         assert!(check_url("ftp://127.0.0.1", false).is_err());
         let https = check_url("https://127.0.0.1:8443", true).expect_err("refused");
-        assert!(https.to_string().contains("https:// is not supported"), "{https}");
+        assert!(
+            https.to_string().contains("https:// is not supported"),
+            "{https}"
+        );
         assert!(check_url("not a url", false).is_err());
     }
 
@@ -228,7 +231,6 @@ mod tests {
         assert!(remote.validate().is_err());
         let spawned = Args::parse_from(["kukka-bench", "--spawn", "--url", "http://192.0.2.1"]);
         assert!(spawned.validate().is_ok());
-
     }
 
     #[test]

@@ -112,8 +112,17 @@ mod tests {
         assert_eq!(last[1], "1.000000000000");
         assert_eq!(last[2], "10000");
         assert_eq!(last.len(), 3);
-        assert!(text.contains("#[Max     =       10.007, Total count    =        10000]"), "{text}");
-        assert!(text.contains("#[Mean    =        5.001, StdDeviation   =        2.887]"), "{text}");
-        assert!(text.contains("#[Buckets =           20, SubBuckets     =         2048]"), "{text}");
+        assert!(
+            text.contains("#[Max     =       10.007, Total count    =        10000]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("#[Mean    =        5.001, StdDeviation   =        2.887]"),
+            "{text}"
+        );
+        assert!(
+            text.contains("#[Buckets =           20, SubBuckets     =         2048]"),
+            "{text}"
+        );
     }
 }
