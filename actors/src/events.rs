@@ -202,6 +202,7 @@ impl Envelope {
             kind: self.body.kind().as_str().to_string(),
             data: serde_json::to_string(self)
                 .expect("an envelope encodes to JSON: plain fields, no maps"),
+            partition_key: self.order_id.to_string(),
         }
     }
 
@@ -254,6 +255,7 @@ mod tests {
             event_id: "e1".into(),
             kind: "OrderCancelled".into(),
             data: r#"{"eventId":"e1","correlationId":"c","occurredAt":"2026-01-01T00:00:00Z","orderId":"0-1","type":"OrderCancelled"}"#.into(),
+            partition_key: "0-1".into(),
         };
         let e = Envelope::from_stream_event(&old).expect("decodes");
         assert_eq!(e.traceparent, None);

@@ -9,7 +9,8 @@ use std::{
 };
 
 use kukka_actors::runtime::groups::Namespace;
-use redis::aio::ConnectionManager;
+use kukka_storage::bus::Partitions;
+use kukka_storage::redis_conn::RedisConn;
 
 /// Edge settings.
 #[derive(Clone, Debug)]
@@ -40,9 +41,11 @@ pub struct EdgeState {
     /// Token, limits and deadlines.
     pub settings: Arc<EdgeSettings>,
     /// Redis, for the views.
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     /// Where the service actors are found.
     pub ns: Namespace,
+    /// The event stream's partitions (they name the view keys).
+    pub partitions: Partitions,
     draining: Arc<AtomicBool>,
 }
 
@@ -56,11 +59,17 @@ impl std::fmt::Debug for EdgeState {
 
 impl EdgeState {
     /// New state.
-    pub fn new(settings: EdgeSettings, redis: ConnectionManager, ns: Namespace) -> Self {
+    pub fn new(
+        settings: EdgeSettings,
+        redis: RedisConn,
+        ns: Namespace,
+        partitions: Partitions,
+    ) -> Self {
         Self {
             settings: Arc::new(settings),
             redis,
             ns,
+            partitions,
             draining: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -129,6 +129,11 @@ pub struct NodeArgs {
         hide_env_values = true
     )]
     pub redis_url: String,
+    /// Partitions of the event stream (fixed at deploy time: every node of
+    /// the system must use the same number; the first to start records it
+    /// in Redis and the others are checked against it).
+    #[arg(long, env = "KUKKA_EVENT_PARTITIONS", default_value_t = kukka_storage::bus::Partitions::DEFAULT)]
+    pub event_partitions: u32,
     /// Where an order or payment node keeps its sled database.
     #[arg(long, env = "KUKKA_DATA_DIR", default_value = "./.kukka/data")]
     pub data_dir: PathBuf,
@@ -274,6 +279,11 @@ impl NodeArgs {
             linger_bytes: self.http_linger_bytes,
             linger_timeout: Duration::from_millis(self.http_linger_ms),
         }
+    }
+
+    /// The event stream's partitions.
+    pub fn partitions(&self) -> anyhow::Result<kukka_storage::bus::Partitions> {
+        Ok(kukka_storage::bus::Partitions::new(self.event_partitions)?)
     }
 
     /// Resolves `--shard-from-instance`: afterwards `shard` is final.

@@ -85,7 +85,7 @@ impl InProcessSystem {
         let scope = unique_scope();
         let mut nodes = Vec::new();
         for role in ["payment", "order", "delivery", "edge"] {
-            let ctx = NodeContext::new(node_args(role, data_dir, redis_url, extra)?, &scope);
+            let ctx = NodeContext::new(node_args(role, data_dir, redis_url, extra)?, &scope)?;
             nodes.push(RunningNode::start(ctx, Vec::new()).await?);
         }
         let edge_addr = nodes

@@ -314,6 +314,7 @@ mod tests {
             event_id: id.into(),
             kind: "K".into(),
             data: "{}".into(),
+            partition_key: String::new(),
         }
     }
 

@@ -20,6 +20,10 @@ pub enum StorageError {
         /// What was wrong with it.
         reason: String,
     },
+    /// The configuration cannot work (e.g. nodes disagree on the number of
+    /// event partitions).
+    #[error("configuration: {0}")]
+    Config(String),
     /// The committer is gone (the node is shutting down).
     #[error("the committer has stopped")]
     FlusherStopped,

@@ -41,6 +41,7 @@ pub mod process;
 
 use std::{sync::OnceLock, time::Duration};
 
+use kukka_storage::bus::Partitions;
 use prometheus_client::{
     encoding::EncodeLabelSet,
     metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram},
@@ -488,16 +489,16 @@ pub fn reconciled(outcome: &'static str) {
 
 // --- stream consumers -----------------------------------------------------
 
-/// A consumer of `group` started on the stream in the Redis at
-/// `redis_url`: its counters exist from now on, and its lag is read at
-/// every scrape.
-pub fn consumer_started(redis_url: &str, group: &str) {
+/// A consumer of `group` started on the stream (of `partitions`) in the
+/// Redis at `redis_url`: its counters exist from now on, and its lag is
+/// read at every scrape.
+pub fn consumer_started(redis_url: &str, group: &str, partitions: Partitions) {
     let m = metrics();
     let labels = [("group", group.to_string())];
     let _ = m.events_applied.get_or_create(&labels);
     let _ = m.events_retried.get_or_create(&labels);
     let _ = m.events_dead_lettered.get_or_create(&labels);
-    lag::watch(redis_url, group);
+    lag::watch(redis_url, group, partitions);
 }
 
 /// `n` events of `group` applied and acknowledged.
@@ -557,7 +558,7 @@ mod tests {
     fn every_family_has_help_and_a_type_and_counters_end_in_total() {
         order_node_started();
         payment_node_started();
-        consumer_started("redis://127.0.0.1:1", "test-group");
+        consumer_started("redis://127.0.0.1:1", "test-group", Partitions::default());
         events_lag("test-group", 3);
         outbox_pending(0);
         http_request(

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use kukka_storage::{page::Page, views, StorageError};
-use redis::aio::ConnectionManager;
+use kukka_storage::redis_conn::RedisConn;
+use kukka_storage::{bus::Partitions, page::Page, views, StorageError};
 use serde_json::{json, Value};
 
 use super::keys::{num, order_id_of_member, text, view_key, VIEW_INDEX};
@@ -63,10 +63,10 @@ impl Collection {
         }
     }
 
-    fn key(self, order_id: &str) -> String {
+    fn key(self, partitions: Partitions, order_id: &str) -> String {
         match self {
-            Self::MyPages | Self::OrderDetails => view_key(order_id),
-            Self::Deliveries => delivery_key(order_id),
+            Self::MyPages | Self::OrderDetails => view_key(partitions, order_id),
+            Self::Deliveries => delivery_key(partitions, order_id),
         }
     }
 
@@ -81,10 +81,11 @@ impl Collection {
     /// One entry by order id.
     pub async fn get(
         self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConn,
+        partitions: Partitions,
         order_id: &str,
     ) -> Result<Option<Value>, StorageError> {
-        Ok(views::get(conn, &self.key(order_id))
+        Ok(views::get(conn, &self.key(partitions, order_id))
             .await?
             .and_then(|m| self.shape(&m)))
     }
@@ -92,12 +93,13 @@ impl Collection {
     /// One page, oldest first.
     pub async fn list(
         self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConn,
+        partitions: Partitions,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<Value>, StorageError> {
         let page = views::list(conn, self.index(), cursor, limit, |m| {
-            self.key(order_id_of_member(m))
+            self.key(partitions, order_id_of_member(m))
         })
         .await?;
         Ok(Page {

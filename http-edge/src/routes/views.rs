@@ -51,7 +51,7 @@ pub fn routes(state: EdgeState) -> BoxedFilter<(Response,)> {
 
 async fn get_one(state: EdgeState, cid: String, id: String, c: Collection) -> Response {
     let mut conn = state.redis.clone();
-    let result = match c.get(&mut conn, &id).await {
+    let result = match c.get(&mut conn, state.partitions, &id).await {
         Ok(Some(v)) => Ok(v),
         Ok(None) => Err(ApiError::from(ServiceError::NotFound {
             what: format!("order {id}"),
@@ -72,7 +72,9 @@ pub async fn list_collection(
         let limit = params.limit()?;
         let cursor = params.cursor()?;
         let mut conn = state.redis.clone();
-        let page = c.list(&mut conn, cursor.as_deref(), limit).await?;
+        let page = c
+            .list(&mut conn, state.partitions, cursor.as_deref(), limit)
+            .await?;
         Ok::<_, ApiError>(ListBody {
             items: page.items,
             next_cursor: page.next_cursor.as_deref().map(hex),

@@ -34,6 +34,7 @@ pub fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
     let relay = RelayArgs {
         outbox: repo.outbox().clone(),
         durable: store.durable_outbox(),
+        partitions: node.partitions,
         redis_url: args.redis_url.clone(),
     };
     let bulkhead = BulkheadArgs {

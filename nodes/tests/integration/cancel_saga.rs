@@ -4,24 +4,16 @@
 
 use std::time::Duration;
 
-use redis::AsyncCommands;
 use serde_json::{json, Value};
 
-use super::harness::{arm_fault, System};
+use super::harness::{arm_fault, stream_events, System};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn events_of(sys: &System, order_id: &str) -> Vec<Value> {
-    let mut conn = sys.redis().await;
-    let entries: redis::streams::StreamRangeReply = conn
-        .xrange_all(kukka_storage::bus::EVENTS_STREAM)
+    stream_events(&sys.redis_url())
         .await
-        .expect("xrange");
-    entries
-        .ids
-        .iter()
-        .filter_map(|e| e.get::<String>("data"))
-        .filter_map(|d| serde_json::from_str::<Value>(&d).ok())
+        .into_iter()
         .filter(|v| v["orderId"] == order_id)
         .collect()
 }

@@ -255,15 +255,6 @@ impl System {
             .to_string()
     }
 
-    /// A Redis connection to this system's Redis.
-    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.redis_url())
-            .expect("redis client")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis connection")
-    }
-
     /// The text of `logs/<name>.log`.
     pub fn log_of(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join("logs").join(format!("{name}.log")))
@@ -562,6 +553,34 @@ impl Drop for RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Every event in every partition of the system's stream at `url` (as
+/// JSON envelopes), partition by partition.
+pub async fn stream_events(url: &str) -> Vec<Value> {
+    let client = redis::Client::open(url).expect("redis url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("redis");
+    let mut out = Vec::new();
+    for p in kukka_storage::bus::Partitions::default().all() {
+        let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(p.stream())
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .expect("xrange");
+        out.extend(
+            entries
+                .ids
+                .iter()
+                .filter_map(|e| e.get::<String>("data"))
+                .filter_map(|d| serde_json::from_str::<Value>(&d).ok()),
+        );
+    }
+    out
 }
 
 /// A valid order body.

@@ -2,17 +2,17 @@
 //! holds every metric the Grafana dashboard and the alert rules of
 //! `k8s/components/observability` use, each family with HELP and TYPE;
 //! the edge writes one access-log line per request; a W3C `traceparent`
-//! becomes the correlation id and travels with the events.
+//! becomes the correlation id and travels with the events; a consumer
+//! group's lag is read from every partition when `/metrics` is scraped.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     time::Duration,
 };
 
-use redis::AsyncCommands;
 use serde_json::Value;
 
-use super::harness::{eventually, order_body, System, OWNER};
+use super::harness::{eventually, order_body, stream_events, System, OWNER};
 
 const ROLES: [&str; 4] = ["edge", "order", "payment", "delivery"];
 
@@ -228,16 +228,9 @@ async fn one_access_log_line_per_request_and_traceparent_travels_with_events() {
     assert_eq!(missing, 404);
 
     // The events the request caused carry its trace.
-    let mut conn = sys.redis().await;
-    let entries: redis::streams::StreamRangeReply = conn
-        .xrange_all(kukka_storage::bus::EVENTS_STREAM)
+    let events: Vec<Value> = stream_events(&sys.redis_url())
         .await
-        .expect("xrange");
-    let events: Vec<Value> = entries
-        .ids
-        .iter()
-        .filter_map(|e| e.get::<String>("data"))
-        .filter_map(|d| serde_json::from_str(&d).ok())
+        .into_iter()
         .filter(|v: &Value| v["orderId"] == id.as_str())
         .collect();
     for kind in ["OrderPlaced", "PaymentConfirmed"] {
@@ -289,4 +282,68 @@ async fn one_access_log_line_per_request_and_traceparent_travels_with_events() {
     assert!(unknown["fields"]["correlation_id"]
         .as_str()
         .is_some_and(|c| !c.is_empty()));
+}
+
+#[tokio::test]
+async fn the_consumer_lag_is_summed_over_the_partitions_at_scrape_time() {
+    use kukka_actors::runtime::metrics;
+    use kukka_storage::bus::{Partition, Partitions};
+
+    let redis = super::harness::RedisServer::start().await;
+    let client = redis::Client::open(redis.url.as_str()).expect("client");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connection");
+    let group = "lag-test";
+    // A group created at the start of two partitions, then 3 + 2 entries
+    // it has not been handed.
+    for (p, n) in [(0, 3), (1, 2)] {
+        let stream = Partition(p).stream();
+        let _: () = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&stream)
+            .arg(group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(&mut conn)
+            .await
+            .expect("group");
+        for i in 0..n {
+            let _: String = redis::cmd("XADD")
+                .arg(&stream)
+                .arg("*")
+                .arg("i")
+                .arg(i)
+                .query_async(&mut conn)
+                .await
+                .expect("xadd");
+        }
+    }
+    // Partitions 2 and 3 do not exist yet: they count as nothing waiting.
+    let partitions = Partitions::new(4).expect("partitions");
+    metrics::consumer_started(&redis.url, group, partitions);
+    let series = format!("kukka_events_lag{{group=\"{group}\"}} ");
+    let value = |text: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    let text = metrics::scrape(Duration::from_secs(2)).await;
+    assert_eq!(value(&text), Some(5.0), "{text}");
+    // Reading two entries lowers it.
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg(group)
+        .arg("c")
+        .arg("COUNT")
+        .arg(2)
+        .arg("STREAMS")
+        .arg(Partition(0).stream())
+        .arg(">")
+        .query_async(&mut conn)
+        .await
+        .expect("read");
+    let text = metrics::scrape(Duration::from_secs(2)).await;
+    assert_eq!(value(&text), Some(3.0), "{text}");
 }
