@@ -1,6 +1,7 @@
 //! All routes of the edge, one module per group: the JSON API
 //! ([`orders`], [`payments`], [`deliveries`], [`views`]), the probes
-//! ([`health`]), the cluster status for operators ([`status`],
+//! ([`health`], served on the admin port only, not by [`api`]), the
+//! cluster status for operators ([`status`],
 //! `GET /status.json`) and the web pages ([`pages`]: `/`, `/owner`,
 //! `/status` and `/assets/...`).
 //!
@@ -41,8 +42,6 @@ pub fn api(state: EdgeState) -> BoxedFilter<(Response,)> {
         .or(status::routes(state.clone()))
         .unify()
         .or(pages::routes())
-        .unify()
-        .or(health::edge_routes(state))
         .unify()
         .recover(recover)
         .unify()

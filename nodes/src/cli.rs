@@ -112,8 +112,9 @@ pub struct NodeArgs {
         hide_env_values = true
     )]
     pub cookie: String,
-    /// Admin HTTP address (`/healthz`, `/readyz`, `/metrics`; every role,
-    /// the edge too, which also serves them on its public address).
+    /// Admin HTTP address (`/healthz`, `/readyz`, `/metrics`; every role.
+    /// The edge serves them here only, never on its public address; its
+    /// `/readyz?scope=cluster` also requires every role to be joined).
     #[arg(long, env = "KUKKA_ADMIN_ADDR", default_value = "0.0.0.0:9090")]
     pub admin_addr: SocketAddr,
     /// Public HTTP address of an edge.

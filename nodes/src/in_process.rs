@@ -106,6 +106,23 @@ impl InProcessSystem {
             .find(|n| n.ns().instance() == format!("{role}-0"))
     }
 
+    /// Stops the node of `role` gracefully (it is not restarted: the rest
+    /// of the system runs on without it); `false` if there is none.
+    pub async fn stop_node(&mut self, role: &str) -> bool {
+        let instance = format!("{role}-0");
+        match self
+            .nodes
+            .iter()
+            .position(|n| n.ns().instance() == instance)
+        {
+            Some(i) => {
+                self.nodes.remove(i).stop().await;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Stops every node gracefully, edge first.
     pub async fn stop(self) {
         for node in self.nodes.into_iter().rev() {

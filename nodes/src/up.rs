@@ -16,8 +16,9 @@
 //!   stdout behind each child's name ([`output`]).
 //! - `--replicas N` runs N of each role (order and payment as shards 0..N,
 //!   edges on consecutive ports, or each on a free port with
-//!   `--edge-port 0`). It prints `kukka is ready at <url>` once the edge
-//!   is ready.
+//!   `--edge-port 0`). It prints `kukka is ready at <url>` once the first
+//!   edge answers `/readyz?scope=cluster` on its admin address (every role
+//!   joined).
 //! - SIGHUP performs a rolling restart of every node, one at a time. SIGTERM
 //!   or Ctrl-C stops the children gracefully (edges first, Redis last) and
 //!   removes the run files.
@@ -165,9 +166,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
         .map(|a| format!("http://{a}"))
         .collect();
     let edge_url = edges.first().cloned().unwrap_or_default();
-    let edge_addr = edge_url.trim_start_matches("http://").to_string();
+    // The first edge's admin address, where it says whether every role is
+    // joined (its public port serves the API only).
+    let edge_admin = plans
+        .iter()
+        .find(|p| p.http_addr().is_some())
+        .map(|p| p.admin_addr())
+        .unwrap_or_default();
     tracing::info!(url = %edge_url, data_dir = %dir.display(), "kukka is starting");
-    let ready = probe::wait_ready(&edge_addr, Duration::from_secs(60));
+    let ready = probe::wait_ready(&edge_admin, Duration::from_secs(60));
     tokio::pin!(ready);
     let stop = signals::terminate();
     tokio::pin!(stop);

@@ -15,7 +15,9 @@ mod integration {
     mod durability;
     pub mod harness;
     mod http_limits;
+    mod observability;
     mod process_manager;
+    mod readiness;
     mod redis_cluster;
     mod resilience;
     mod scale_out;

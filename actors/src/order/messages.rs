@@ -30,6 +30,10 @@ pub struct PlaceOrder {
     pub order: NewOrder,
     /// The client's `Idempotency-Key`, if any.
     pub idempotency_key: Option<String>,
+    /// The W3C `traceparent` of the request, if it had a valid one (it is
+    /// carried into the events the request causes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// A request about one order (also sent to payment and delivery).
@@ -40,6 +44,10 @@ pub struct ByOrder {
     pub correlation_id: String,
     /// The order.
     pub order_id: OrderId,
+    /// The W3C `traceparent` of the request, if it had a valid one (it is
+    /// carried into the events the request causes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// Messages of an order shard.

@@ -44,6 +44,7 @@ impl EventHandler for Orders {
         let q = ByOrder {
             correlation_id: event.correlation_id.clone(),
             order_id: event.order_id,
+            traceparent: event.traceparent.clone(),
         };
         match self.cancel_locally(&q).await {
             // Not ours, already cancelled, or never established: nothing to do.

@@ -30,8 +30,12 @@ impl EventHandler for Payments {
     async fn apply(&self, _conn: &mut RedisConn, event: Envelope) -> Result<(), HandlerError> {
         match event.body {
             EventBody::OrderCancelled | EventBody::OrderRejected { .. } => {
-                self.cancel_for_order(&event.correlation_id, event.order_id)
-                    .await?
+                self.cancel_for_order(
+                    &event.correlation_id,
+                    event.traceparent.as_deref(),
+                    event.order_id,
+                )
+                .await?
             }
             EventBody::OrderPlaced { .. } => self.settle(event.order_id)?,
             _ => {}

@@ -298,6 +298,7 @@ impl<H: EventHandler> Actor for StreamConsumer<H> {
         args: ConsumerArgs<H>,
     ) -> Result<Self::State, ActorProcessingErr> {
         let _ = myself.cast(ConsumerMsg::Heartbeat);
+        super::metrics::consumer_started(&args.redis_url, &args.group, args.partitions);
         Ok(ConsumerState {
             membership: Membership::new(&args.group, &args.consumer, args.config.member_ttl),
             args,

@@ -173,7 +173,7 @@ async fn drain(state: &mut RelayState) {
             tracing::error!(error = %e, "cannot remove published entries");
             break;
         }
-        super::metrics::add("kukka_outbox_published_total", &[], keys.len() as f64);
+        super::metrics::outbox_published(keys.len());
     }
-    super::metrics::set("kukka_outbox_pending", &[], state.args.outbox.len() as f64);
+    super::metrics::outbox_pending(state.args.outbox.len());
 }

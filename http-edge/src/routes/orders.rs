@@ -106,6 +106,7 @@ async fn place_inner(
         correlation_id: cid.to_string(),
         order,
         idempotency_key: idem,
+        traceparent: crate::correlation::current_traceparent(),
     };
     Ok(rpc(
         &shard,
@@ -180,6 +181,7 @@ async fn to_owner(
     let q = ByOrder {
         correlation_id: cid.to_string(),
         order_id,
+        traceparent: crate::correlation::current_traceparent(),
     };
     let timeout = state.settings.call_timeout;
     Ok(rpc(&shard, |port| build(Wire::new(q), port), timeout).await?)

@@ -83,6 +83,7 @@ async fn get(id: String, state: EdgeState, cid: String) -> Response {
             let q = ByOrder {
                 correlation_id: cid.clone(),
                 order_id,
+                traceparent: None,
             };
             let timeout = state.settings.call_timeout;
             async move {

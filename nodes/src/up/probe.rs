@@ -87,11 +87,16 @@ pub async fn metric(addr: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
-/// Waits until `GET /readyz` on `addr` answers 200; `false` on timeout.
+/// Cluster-wide readiness on a node's admin address: on an edge, every
+/// role is joined too (elsewhere the same as `/readyz`).
+pub const CLUSTER_READY: &str = "/readyz?scope=cluster";
+
+/// Waits until [`CLUSTER_READY`] on the admin address `addr` answers 200;
+/// `false` on timeout.
 pub async fn wait_ready(addr: &str, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
-        if http_status(addr, "/readyz").await == Some(200) {
+        if http_status(addr, CLUSTER_READY).await == Some(200) {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

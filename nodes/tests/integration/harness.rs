@@ -26,6 +26,8 @@ use serde_json::Value;
 pub struct Api {
     /// The edge's base URL.
     pub base: String,
+    /// The base URL of the edge's admin port (probes and metrics).
+    pub admin_base: String,
     /// An HTTP client.
     pub http: reqwest::Client,
     /// Where the system's log files are, if it writes any.
@@ -93,13 +95,15 @@ impl TestApp {
         let system = InProcessSystem::start(&redis.url, dir.path(), &all)
             .await
             .expect("start the in-process system");
+        let admin = system.node("edge").expect("an edge").admin_addr;
         let api = Api {
             base: format!("http://{}", system.edge_addr),
+            admin_base: format!("http://{admin}"),
             http: client(),
             logs_dir: None,
         };
         let ready = eventually(Duration::from_secs(30), || async {
-            (api.get("/readyz").await.0 == 200).then_some(())
+            (api.cluster_ready().await == 200).then_some(())
         })
         .await;
         assert!(
@@ -117,6 +121,11 @@ impl TestApp {
     /// The running system (its nodes and scope).
     pub fn system(&self) -> &InProcessSystem {
         self.system.as_ref().expect("running")
+    }
+
+    /// The running system, to stop a node of it.
+    pub fn system_mut(&mut self) -> &mut InProcessSystem {
+        self.system.as_mut().expect("running")
     }
 
     /// Stops every node gracefully.
@@ -184,7 +193,9 @@ impl System {
         let run_file = dir.path().join("run").join("edge.json");
         let edge = eventually(Duration::from_secs(60), || async {
             let v: Value = serde_json::from_str(&std::fs::read_to_string(&run_file).ok()?).ok()?;
-            v["httpAddr"].as_str().map(String::from)
+            let public = v["httpAddr"].as_str()?.to_string();
+            let admin = v["adminAddr"].as_str()?.to_string();
+            Some((public, admin))
         })
         .await;
         let mut sys = System {
@@ -192,16 +203,20 @@ impl System {
             dir,
             api: Api {
                 base: String::new(),
+                admin_base: String::new(),
                 http: client(),
                 logs_dir,
             },
         };
         match edge {
-            Some(addr) => sys.api.base = format!("http://{addr}"),
+            Some((public, admin)) => {
+                sys.api.base = format!("http://{public}");
+                sys.api.admin_base = format!("http://{admin}");
+            }
             None => panic!("kukka up never wrote run/edge.json:\n{}", sys.logs()),
         }
         let http = sys.http.clone();
-        let url = sys.url("/readyz");
+        let url = sys.admin_url(CLUSTER_READY);
         let ready = eventually(Duration::from_secs(90), || {
             let http = http.clone();
             let url = url.clone();
@@ -300,8 +315,7 @@ impl System {
                     .ok()?;
             let v: Value = serde_json::from_str(&info).ok()?;
             let pid = v["pid"].as_u64()? as u32;
-            let (status, _) = self.get("/readyz").await;
-            (pid != old_pid && status == 200).then_some(())
+            (pid != old_pid && self.cluster_ready().await == 200).then_some(())
         })
         .await;
         assert!(
@@ -328,10 +342,38 @@ impl System {
     }
 }
 
+/// The edge's readiness with every role joined (on its admin port).
+pub const CLUSTER_READY: &str = "/readyz?scope=cluster";
+
 impl Api {
     /// Full URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Full URL of `path` on the edge's admin port.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("{}{path}", self.admin_base)
+    }
+
+    /// `GET path` on the edge's admin port (`/healthz`, `/readyz`...).
+    pub async fn probe(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(self.admin_url(path))
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The status of [`CLUSTER_READY`] (0 if the edge did not answer).
+    pub async fn cluster_ready(&self) -> u16 {
+        match self.http.get(self.admin_url(CLUSTER_READY)).send().await {
+            Ok(r) => r.status().as_u16(),
+            Err(_) => 0,
+        }
     }
 
     /// Every item of a list endpoint, walking all pages.

@@ -211,11 +211,7 @@ async fn poll<H: EventHandler>(state: &mut LaneState<H>) -> Result<bool, String>
     let entries = read(state, &mut conn, &acks).await?;
     let args = &state.args;
     if acked_before > 0 {
-        metrics::add(
-            "kukka_events_applied_total",
-            &[("group", &args.group)],
-            acked_before as f64,
-        );
+        metrics::events_applied(&args.group, acked_before);
     }
     // Sort the entries: skipped (acknowledged unread), poison, or to apply.
     let mut failed: Vec<(bus::Delivered, HandlerError)> = Vec::new();
@@ -269,11 +265,9 @@ async fn poll<H: EventHandler>(state: &mut LaneState<H>) -> Result<bool, String>
             bus::dead_letter(&mut conn, &args.group, &entry, &error.to_string())
                 .await
                 .map_err(|e| e.to_string())?;
-            metrics::inc(
-                "kukka_events_dead_lettered_total",
-                &[("group", &args.group)],
-            );
+            metrics::event_dead_lettered(&args.group);
         } else {
+            metrics::event_retried(&args.group);
             state.own_pending = true;
         }
     }
