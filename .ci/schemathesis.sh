@@ -43,7 +43,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The edge's address (run/edge.json) once it is ready, and a customer token.
+# The edge's address (run/edge.json) once every role is joined (the edge's
+# admin port, /readyz?scope=cluster), and a customer token.
 read -r base token < <(python3 - "$data/up/run/edge.json" <<'PY'
 import json, sys, time, urllib.request
 run = sys.argv[1]
@@ -51,8 +52,10 @@ deadline = time.time() + 120
 base = None
 while time.time() < deadline:
     try:
-        base = "http://" + json.load(open(run))["httpAddr"]
-        if urllib.request.urlopen(base + "/readyz", timeout=2).status == 200:
+        edge = json.load(open(run))
+        base = "http://" + edge["httpAddr"]
+        ready = "http://" + edge["adminAddr"] + "/readyz?scope=cluster"
+        if urllib.request.urlopen(ready, timeout=2).status == 200:
             break
     except Exception:
         pass

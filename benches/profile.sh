@@ -77,7 +77,10 @@ fi
 if [ "$KIND" = cluster ]; then
   "$BIN/kukka" up --edge-port "$HPORT" --data-dir "$DIR/up" >"$DIR/up.log" 2>&1 &
   PIDS+=($!)
-  wait_until 90 curl -fsS "$URL/readyz"
+  # The edge's probes are on its admin port (run/edge.json), not on $URL.
+  wait_until 90 test -s "$DIR/up/run/edge.json"
+  ADMIN=$(jq -r .adminAddr "$DIR/up/run/edge.json")
+  wait_until 90 curl -fsS "http://$ADMIN/readyz?scope=cluster"
   for f in "$DIR"/up/run/*.json; do NAME[$(jq -r .pid "$f")]=$(basename "$f" .json); done
 else
   start_redis

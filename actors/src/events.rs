@@ -2,9 +2,10 @@
 //! the envelope they travel in through the outbox and the Redis stream.
 //!
 //! Every event carries a unique `eventId`, the `correlationId` of the
-//! request that caused it, and the `orderId` it is about. The JSON is flat:
-//! `{"eventId", "correlationId", "occurredAt", "orderId", "type", ...fields
-//! of the type}`. The stream entry's `type` field is the event's
+//! request that caused it, and the `orderId` it is about, and the request's
+//! W3C `traceparent` when it had one. The JSON is flat: `{"eventId",
+//! "correlationId", "occurredAt", "orderId", "traceparent"?, "type",
+//! ...fields of the type}`. The stream entry's `type` field is the event's
 //! [`EventKind`], so a consumer can skip what it does not handle without
 //! decoding it.
 
@@ -32,6 +33,11 @@ pub struct Envelope {
     pub occurred_at: String,
     /// The order it concerns.
     pub order_id: OrderId,
+    /// The W3C `traceparent` of the request that caused it (directly or
+    /// through the event that caused it), if that request had one. Absent
+    /// from events written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
     /// What happened.
     #[serde(flatten)]
     pub body: EventBody,
@@ -184,8 +190,15 @@ impl Envelope {
             correlation_id: correlation_id.to_string(),
             occurred_at: crate::runtime::clock::now(),
             order_id,
+            traceparent: None,
             body,
         }
+    }
+
+    /// The same event, carrying the causing request's `traceparent`.
+    pub fn with_traceparent(mut self, traceparent: Option<String>) -> Self {
+        self.traceparent = traceparent;
+        self
     }
 
     /// The form written to the outbox and the stream.
@@ -195,6 +208,7 @@ impl Envelope {
             kind: self.body.kind().as_str().to_string(),
             data: serde_json::to_string(self)
                 .expect("an envelope encodes to JSON: plain fields, no maps"),
+            partition_key: self.order_id.to_string(),
         }
     }
 
@@ -230,7 +244,29 @@ mod tests {
         assert_eq!(v["paymentId"], "p");
         assert_eq!(v["orderId"], "0-1");
         assert_eq!(v["correlationId"], "corr-1");
+        assert!(v.get("traceparent").is_none(), "absent unless given: {v}");
         assert_eq!(Envelope::from_stream_event(&s).expect("decode"), e);
+
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let traced = e.clone().with_traceparent(Some(tp.into()));
+        let s = traced.to_stream_event();
+        let v: serde_json::Value = serde_json::from_str(&s.data).expect("json");
+        assert_eq!(v["traceparent"], tp);
+        assert_eq!(Envelope::from_stream_event(&s).expect("decode"), traced);
+    }
+
+    #[test]
+    fn events_written_before_traceparent_existed_still_decode() {
+        let old = StreamEvent {
+            event_id: "e1".into(),
+            kind: "OrderCancelled".into(),
+            data: r#"{"eventId":"e1","correlationId":"c","occurredAt":"2026-01-01T00:00:00Z","orderId":"0-1","type":"OrderCancelled"}"#.into(),
+            partition_key: "0-1".into(),
+        };
+        let e = Envelope::from_stream_event(&old).expect("decodes");
+        assert_eq!(e.traceparent, None);
+        assert_eq!(e.body, EventBody::OrderCancelled);
+        assert_eq!(e.correlation_id, "c");
     }
 
     #[test]

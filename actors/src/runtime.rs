@@ -16,7 +16,7 @@
 //! - [`paging`]: one page of a shard's records.
 //! - [`presence`]: the edge's marker in the edge process group.
 //! - [`faults`]: test-only fault injection (off unless enabled).
-//! - [`metrics`]: Prometheus counters and gauges; [`clock`]: RFC 3339
+//! - [`metrics`]: the Prometheus metrics (prometheus-client); [`clock`]: RFC 3339
 //!   timestamps.
 
 pub mod clock;

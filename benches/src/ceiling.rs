@@ -21,7 +21,7 @@ use kukka_actors::{
     runtime::consumer::{ConsumerArgs, ConsumerConfig, EventHandler, StreamConsumer},
     views::projector::ViewProjector,
 };
-use kukka_storage::{bus, redis_conn};
+use kukka_storage::{bus, bus::Partitions, redis_conn};
 use ractor::Actor;
 
 use crate::BenchError;
@@ -42,6 +42,13 @@ pub struct CeilingArgs {
     /// Entries per read (the nodes' default is 64).
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
+    /// Partitions of the event stream.
+    #[arg(long, default_value_t = Partitions::DEFAULT)]
+    pub event_partitions: u32,
+    /// Consumers of the group, each in its own task (as delivery replicas
+    /// would be), dividing the partitions.
+    #[arg(long, default_value_t = 1)]
+    pub consumers: usize,
 }
 
 /// A consumer kukka runs.
@@ -103,44 +110,67 @@ fn events_of(seq: u64) -> [Envelope; 3] {
     ]
 }
 
+/// Whether `group` has read and acknowledged everything in every
+/// partition (`totals`: entries per partition stream).
+async fn caught_up(
+    conn: &mut kukka_storage::redis_conn::RedisConn,
+    group: &str,
+    totals: &[(String, u64)],
+) -> Result<bool, BenchError> {
+    for (stream, total) in totals {
+        let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(stream)
+            .query_async(conn)
+            .await
+            .map_err(kukka_storage::StorageError::from)?;
+        let done = groups.groups.iter().any(|g| {
+            g.name == group && g.pending == 0 && g.entries_read.unwrap_or(0) as u64 >= *total
+        });
+        if !done {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 async fn run_consumer<H: EventHandler>(
     handler: H,
     args: &CeilingArgs,
     group: &str,
-    total: u64,
+    totals: &[(String, u64)],
 ) -> Result<Ceiling, BenchError> {
     let mut conn = redis_conn::connect(&args.redis_url, Duration::from_secs(5)).await?;
-    let consumer = ConsumerArgs {
-        handler: Arc::new(handler),
-        redis_url: args.redis_url.clone(),
-        group: group.to_string(),
-        consumer: "ceiling".into(),
-        config: ConsumerConfig {
-            batch: args.batch,
-            ..ConsumerConfig::default()
-        },
-    };
+    let handler = Arc::new(handler);
     let started = Instant::now();
-    let (actor, handle) = Actor::spawn(None, StreamConsumer::default(), consumer)
-        .await
-        .map_err(|e| BenchError::NotReady(format!("cannot start the consumer: {e}")))?;
-    loop {
-        let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg(bus::EVENTS_STREAM)
-            .query_async(&mut conn)
-            .await?;
-        let done = groups.groups.iter().any(|g| {
-            g.name == group && g.pending == 0 && g.entries_read.unwrap_or(0) as u64 >= total
-        });
-        if done {
-            break;
-        }
+    let mut members = Vec::new();
+    for i in 0..args.consumers.max(1) {
+        let consumer = ConsumerArgs {
+            handler: handler.clone(),
+            redis_url: args.redis_url.clone(),
+            group: group.to_string(),
+            consumer: format!("ceiling-{i}"),
+            partitions: Partitions::new(args.event_partitions)?,
+            config: ConsumerConfig {
+                batch: args.batch,
+                ..ConsumerConfig::default()
+            },
+        };
+        members.push(
+            Actor::spawn(None, StreamConsumer::default(), consumer)
+                .await
+                .map_err(|e| BenchError::NotReady(format!("cannot start a consumer: {e}")))?,
+        );
+    }
+    while !caught_up(&mut conn, group, totals).await? {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
-    actor.stop(None);
-    let _ = handle.await;
+    for (actor, handle) in members {
+        actor.stop(None);
+        let _ = handle.await;
+    }
+    let total: u64 = totals.iter().map(|(_, n)| n).sum();
     Ok(Ceiling {
         events: total,
         seconds,
@@ -148,28 +178,33 @@ async fn run_consumer<H: EventHandler>(
     })
 }
 
-/// Fills the stream and times one consumer (see the module docs).
+/// Fills the stream and times the consumers (see the module docs).
 pub async fn run(args: &CeilingArgs) -> Result<Ceiling, BenchError> {
+    let partitions = Partitions::new(args.event_partitions)?;
     let mut conn = redis_conn::connect(&args.redis_url, Duration::from_secs(5)).await?;
-    let mut published = 0u64;
-    let start_len: u64 = redis::cmd("XLEN")
-        .arg(bus::EVENTS_STREAM)
-        .query_async(&mut conn)
-        .await
-        .map_err(kukka_storage::StorageError::from)?;
+    partitions.agree(&mut conn).await?;
     for chunk in (0..args.orders).collect::<Vec<_>>().chunks(500) {
         let events: Vec<_> = chunk
             .iter()
             .flat_map(|seq| events_of(*seq))
             .map(|e| e.to_stream_event())
             .collect();
-        bus::publish(&mut conn, bus::EVENTS_STREAM, &events).await?;
-        published += events.len() as u64;
+        bus::publish(&mut conn, partitions, &events, Default::default()).await?;
     }
-    let total = start_len + published;
+    let mut totals = Vec::new();
+    for p in partitions.all() {
+        let n: u64 = redis::cmd("XLEN")
+            .arg(p.stream())
+            .query_async(&mut conn)
+            .await
+            .map_err(kukka_storage::StorageError::from)?;
+        totals.push((p.stream(), n));
+    }
     let group = format!("ceiling-{}", std::process::id());
     match args.handler {
-        Handler::Views => run_consumer(ViewProjector, args, &group, total).await,
-        Handler::Delivery => run_consumer(DeliveryHandler, args, &group, total).await,
+        Handler::Views => run_consumer(ViewProjector::new(partitions), args, &group, &totals).await,
+        Handler::Delivery => {
+            run_consumer(DeliveryHandler { partitions }, args, &group, &totals).await
+        }
     }
 }

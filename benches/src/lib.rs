@@ -23,6 +23,8 @@
 //! - [`progress`]: the progress line on stderr.
 //! - [`lag`]: the event-lag probe (201 → visible on `/myPages/{id}`).
 //! - [`report`]: the numbers of a run, as text and JSON.
+//! - [`hgrm`]: the whole latency distribution in HdrHistogram's `.hgrm`
+//!   text format (`--hgrm`).
 //! - [`plot`]: latency and throughput over time as SVG.
 //! - [`spawn`]: starting and stopping `kukka up` for `--spawn`.
 //! - [`baseline`]: the `kukka-baseline` server.
@@ -33,6 +35,7 @@ pub mod args;
 pub mod baseline;
 pub mod ceiling;
 pub mod error;
+pub mod hgrm;
 pub mod lag;
 pub mod load;
 pub mod outcome;
@@ -54,6 +57,12 @@ use std::time::Duration;
 /// loads it, stops it, and writes `--json` and `--plot`.
 pub async fn execute(args: &Args) -> Result<Report, BenchError> {
     if let Some(path) = &args.replot {
+        if args.hgrm.is_some() {
+            return Err(BenchError::Usage(
+                "--hgrm needs a run: a --json report holds percentiles, not the whole distribution"
+                    .into(),
+            ));
+        }
         let bytes = std::fs::read(path)
             .map_err(|e| BenchError::io(format!("cannot read {}", path.display()), e))?;
         let report: Report = serde_json::from_slice(&bytes)?;
@@ -99,9 +108,13 @@ pub async fn execute(args: &Args) -> Result<Report, BenchError> {
             Err(e) => eprintln!("kukka-bench: stopping the system: {e}"),
         }
     }
-    let report = result?;
-    write_outputs(args, &report)?;
-    Ok(report)
+    let run = result?;
+    write_outputs(args, &run.report)?;
+    if let Some(path) = &args.hgrm {
+        std::fs::write(path, hgrm::render(&run.ok_latency))
+            .map_err(|e| BenchError::io(format!("cannot write {}", path.display()), e))?;
+    }
+    Ok(run.report)
 }
 
 /// Writes `--json` (unless replotting) and `--plot`.

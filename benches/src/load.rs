@@ -10,11 +10,14 @@ use std::{
     time::{Duration, Instant},
 };
 
+use hdrhistogram::Histogram;
 use tokio::sync::watch;
 
 use crate::{
     args::Args,
-    lag, progress,
+    lag,
+    outcome::Outcome,
+    progress,
     recorder::{Live, Recorder},
     report::{Report, Setup},
     scenario::{self, Ctx},
@@ -35,8 +38,17 @@ struct Shared {
     stop: AtomicBool,
 }
 
+/// What one run measured.
+#[derive(Debug)]
+pub struct Run {
+    /// Its numbers.
+    pub report: Report,
+    /// The latency of its successful requests, microseconds (for `--hgrm`).
+    pub ok_latency: Histogram<u64>,
+}
+
 /// Runs the load described by `args` against `urls`.
-pub async fn run(args: &Args, urls: Vec<String>) -> Result<Report, BenchError> {
+pub async fn run(args: &Args, urls: Vec<String>) -> Result<Run, BenchError> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(args.timeout_ms))
         .pool_max_idle_per_host(args.connections)
@@ -152,7 +164,10 @@ pub async fn run(args: &Args, urls: Vec<String>) -> Result<Report, BenchError> {
         report.unsent = Some(scheduled.saturating_sub(shared.started.load(Ordering::Relaxed)));
     }
     report.event_lag = event_lag;
-    Ok(report)
+    Ok(Run {
+        report,
+        ok_latency: merged.latency[Outcome::Success.index()].clone(),
+    })
 }
 
 async fn worker(shared: Arc<Shared>, mut rec: Recorder) -> Recorder {

@@ -5,11 +5,13 @@
 //! bench reaches only the bench, which then stops the system in order
 //! (`kukka up` stops its children on SIGTERM).
 //!
-//! Ready means `GET /readyz` answered 200 *and* one `POST /orders` was
-//! created: `/readyz` reflects the edge's view of the cluster, and the
-//! order node may see the payment node a moment later (measured: orders
-//! placed in the first ~0.5 s after `/readyz` turned 200 were rejected with
-//! "no payment node is joined", which also opened the breaker).
+//! Ready means `GET /readyz?scope=cluster` on the edge's admin address
+//! (`adminAddr` in `run/edge.json`) answered 200 *and* one `POST /orders`
+//! was created: that readiness reflects the edge's view of the cluster,
+//! and the order node may see the payment node a moment later (measured:
+//! orders placed in the first ~0.5 s after the edge's readiness turned 200
+//! were rejected with "no payment node is joined", which also opened the
+//! breaker).
 
 use std::{
     path::{Path, PathBuf},
@@ -61,7 +63,7 @@ pub fn free_port() -> Result<u16, BenchError> {
 
 impl System {
     /// Starts `kukka up` with `env` added to its environment and waits up to
-    /// `ready_within` for `GET /readyz` to answer 200.
+    /// `ready_within` for it to be ready (see the module docs).
     pub async fn start(
         kukka: &Path,
         env: &[(String, String)],
@@ -119,7 +121,7 @@ impl System {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(2))
             .build()?;
-        let ready = format!("{}/readyz", self.url);
+        let run_file = self.data_dir.join("run").join("edge.json");
         let mut probe_ok = false;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
@@ -129,8 +131,11 @@ impl System {
                 )));
             }
             if !probe_ok {
-                probe_ok =
-                    matches!(client.get(&ready).send().await, Ok(r) if r.status().as_u16() == 200);
+                if let Some(admin) = admin_addr(&run_file) {
+                    let ready = format!("http://{admin}/readyz?scope=cluster");
+                    probe_ok = matches!(client.get(&ready).send().await,
+                        Ok(r) if r.status().as_u16() == 200);
+                }
             }
             if probe_ok {
                 let req = client
@@ -144,7 +149,7 @@ impl System {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         Err(BenchError::NotReady(format!(
-            "{} did not get ready (GET /readyz 200 and one order placed) in time; logs in {}",
+            "{} did not get ready (GET /readyz?scope=cluster 200 on its admin address and one order placed) in time; logs in {}",
             self.url,
             self.data_dir.join("logs").display()
         )))
@@ -171,6 +176,13 @@ impl System {
         drop(self.dir.take());
         Ok(status)
     }
+}
+
+/// The admin address in a run file of `kukka up`, once it is written.
+fn admin_addr(run_file: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(run_file).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["adminAddr"].as_str().map(str::to_string)
 }
 
 /// Sends SIGTERM to `pid`.

@@ -67,7 +67,7 @@
     const rows = (Array.isArray(st.groups) ? st.groups : []).map((g) =>
       h("tr", { "data-group": g.name },
         h("td", {}, show(g.name)), h("td", {}, show(g.consumers)), h("td", {}, show(g.pending)),
-        h("td", {}, show(g.lag)), h("td", {}, show(g.lastDeliveredId))));
+        h("td", {}, show(g.lag)), h("td", {}, show(g.partitions))));
     if (rows.length === 0) rows.push(h("tr", {}, h("td", { colspan: 5 }, "No consumer group yet.")));
     groups.replaceChildren(...rows);
   }

@@ -17,14 +17,18 @@
 //!   stable error codes and the messages clients see (never the text of
 //!   an internal error), and the rejection handler.
 //! - [`body`]: reading JSON bodies (type, size, syntax).
-//! - [`correlation`]: the `X-Correlation-Id` of every request.
+//! - [`correlation`]: the correlation id of every request
+//!   (`X-Correlation-Id`, else a W3C `traceparent`'s trace id) and the
+//!   `traceparent` that travels with the request's events.
 //! - [`pagination`]: `?limit=&cursor=` parsing and the shard-merging list.
 //! - [`respond`]: JSON responses with the correlation header.
 //! - [`routes`]: one module per route group (catalog, orders, payments,
-//!   deliveries, views, health, status, pages, the OpenAPI description)
-//!   and [`routes::api`] combining them.
-//! - [`traffic`]: counting answered requests per route group and status
-//!   class (for `/metrics` and the status page's request rates).
+//!   deliveries, views, status, pages, the OpenAPI description) and
+//!   [`routes::api`] combining them; `health` holds the probes and
+//!   `/metrics`, served on the admin port only.
+//! - [`traffic`]: what is recorded about every answered request: the
+//!   request metrics (method, route template, status, duration), the
+//!   access log, and the status page's totals.
 //! - [`server`]: binding and serving on hyper with the node's HTTP limits
 //!   (header, idle and body timeouts, connection and in-flight caps,
 //!   lingering close) and graceful shutdown.

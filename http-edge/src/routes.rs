@@ -1,7 +1,8 @@
 //! All routes of the edge, one module per group: the JSON API
 //! ([`catalog`], [`orders`], [`payments`], [`deliveries`], [`views`]) and
-//! its description ([`openapi`]), the probes
-//! ([`health`]), the cluster status for operators ([`status`],
+//! its description ([`openapi`]), the probes ([`health`], served on the
+//! admin port only, not by [`api`]), the cluster status for operators
+//! ([`status`],
 //! `GET /status.json`) and the web pages ([`pages`]: `/`, `/owner`,
 //! `/status` and `/assets/...`).
 //!
@@ -37,8 +38,8 @@ pub struct Route {
     pub method: &'static str,
     /// Its path; `{name}` stands for one path segment.
     pub path: &'static str,
-    /// Who may use it (`None`: anyone, no token looked at: pages, probes,
-    /// the catalog and the API description).
+    /// Who may use it (`None`: anyone, no token looked at: pages, the
+    /// catalog and the API description).
     pub access: Option<Access>,
 }
 
@@ -57,7 +58,7 @@ const CUSTOMER: Option<Access> = Some(Access::CustomerOrOwner);
 /// describe and the tests walk (`nodes/tests/integration/openapi.rs`,
 /// `nodes/tests/integration/access.rs`), and where a `405` finds its
 /// `Allow` header.
-pub const TABLE: [Route; 23] = [
+pub const TABLE: [Route; 20] = [
     route("GET", "/catalog", None),
     route("POST", "/orders", Some(Access::Anyone)),
     route("GET", "/orders", OWNER),
@@ -78,9 +79,6 @@ pub const TABLE: [Route; 23] = [
     route("GET", "/owner", None),
     route("GET", "/status", None),
     route("GET", "/assets/{name}", None),
-    route("GET", "/healthz", None),
-    route("GET", "/readyz", None),
-    route("GET", "/metrics", None),
 ];
 
 /// Whether `path` (of a request) fits `pattern`.
@@ -131,8 +129,6 @@ pub fn api(state: EdgeState) -> BoxedFilter<(Response,)> {
         .or(pages::routes())
         .unify()
         .or(openapi::routes(&state.settings.catalog))
-        .unify()
-        .or(health::edge_routes(state))
         .unify()
         .recover(recover)
         .unify();

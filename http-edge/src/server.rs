@@ -49,7 +49,7 @@ use tokio::{
 use warp::{filters::BoxedFilter, reply::Response, Filter};
 
 pub use bodies::{is_body_timeout, BodyTimedOut};
-pub use limits::{Gate, HttpLimits, CONNECTIONS_OPEN, REFUSED_TOTAL, REQUESTS_IN_FLIGHT};
+pub use limits::{Gate, HttpLimits};
 pub use service::PROBES;
 
 /// Connections being turned away at once, at most (each answered `503` and

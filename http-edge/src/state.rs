@@ -9,7 +9,8 @@ use std::{
 };
 
 use kukka_actors::{order::catalog::Catalog, runtime::groups::Namespace};
-use redis::aio::ConnectionManager;
+use kukka_storage::bus::Partitions;
+use kukka_storage::redis_conn::RedisConn;
 
 use crate::auth::{limiter::FailureLimiter, token::TokenKeys};
 
@@ -81,13 +82,15 @@ pub struct EdgeState {
     /// Token, limits and deadlines.
     pub settings: Arc<EdgeSettings>,
     /// Redis, for the views.
-    pub redis: ConnectionManager,
+    pub redis: RedisConn,
     /// Where the service actors are found.
     pub ns: Namespace,
     /// Making and checking customer tokens.
     pub tokens: Arc<TokenKeys>,
     /// Failed token attempts per client.
     pub limiter: Arc<FailureLimiter>,
+    /// The event stream's partitions (they name the view keys).
+    pub partitions: Partitions,
     draining: Arc<AtomicBool>,
 }
 
@@ -99,7 +102,12 @@ impl std::fmt::Debug for EdgeState {
 
 impl EdgeState {
     /// New state.
-    pub fn new(settings: EdgeSettings, redis: ConnectionManager, ns: Namespace) -> Self {
+    pub fn new(
+        settings: EdgeSettings,
+        redis: RedisConn,
+        ns: Namespace,
+        partitions: Partitions,
+    ) -> Self {
         let tokens = match &settings.token_secret {
             Some(secret) => TokenKeys::new(
                 secret.as_bytes(),
@@ -114,6 +122,7 @@ impl EdgeState {
             ns,
             tokens: Arc::new(tokens),
             limiter: Arc::new(limiter),
+            partitions,
             draining: Arc::new(AtomicBool::new(false)),
         }
     }

@@ -112,8 +112,9 @@ pub struct NodeArgs {
         hide_env_values = true
     )]
     pub cookie: String,
-    /// Admin HTTP address (`/healthz`, `/readyz`, `/metrics`; every role,
-    /// the edge too, which also serves them on its public address).
+    /// Admin HTTP address (`/healthz`, `/readyz`, `/metrics`; every role.
+    /// The edge serves them here only, never on its public address; its
+    /// `/readyz?scope=cluster` also requires every role to be joined).
     #[arg(long, env = "KUKKA_ADMIN_ADDR", default_value = "0.0.0.0:9090")]
     pub admin_addr: SocketAddr,
     /// Public HTTP address of an edge.
@@ -128,6 +129,20 @@ pub struct NodeArgs {
         hide_env_values = true
     )]
     pub redis_url: String,
+    /// Partitions of the event stream (fixed at deploy time: every node of
+    /// the system must use the same number; the first to start records it
+    /// in Redis and the others are checked against it).
+    #[arg(long, env = "KUKKA_EVENT_PARTITIONS", default_value_t = kukka_storage::bus::Partitions::DEFAULT)]
+    pub event_partitions: u32,
+    /// Replicas of its Redis master a write that must survive a Redis
+    /// Cluster failover (an event leaving the outbox, the owner's delivery
+    /// change) must reach before it counts as done (`WAIT`); 0: the master
+    /// alone (one Redis with its append-only file).
+    #[arg(long, env = "KUKKA_REDIS_WAIT_REPLICAS", default_value_t = 0)]
+    pub redis_wait_replicas: u32,
+    /// How long to wait for those replicas, in milliseconds.
+    #[arg(long, env = "KUKKA_REDIS_WAIT_MS", default_value_t = 1000)]
+    pub redis_wait_ms: u64,
     /// Where an order or payment node keeps its sled database.
     #[arg(long, env = "KUKKA_DATA_DIR", default_value = "./.kukka/data")]
     pub data_dir: PathBuf,
@@ -309,6 +324,19 @@ impl NodeArgs {
         }
     }
 
+    /// How many replicas a durable Redis write must reach.
+    pub fn replicated(&self) -> kukka_storage::bus::Replicated {
+        kukka_storage::bus::Replicated {
+            replicas: self.redis_wait_replicas,
+            timeout_ms: self.redis_wait_ms,
+        }
+    }
+
+    /// The event stream's partitions.
+    pub fn partitions(&self) -> anyhow::Result<kukka_storage::bus::Partitions> {
+        Ok(kukka_storage::bus::Partitions::new(self.event_partitions)?)
+    }
+
     /// Resolves `--shard-from-instance`: afterwards `shard` is final.
     pub fn resolve_shard(&mut self) -> Result<(), String> {
         if self.shard_from_instance {
@@ -364,6 +392,15 @@ pub struct UpArgs {
     /// Use this Redis instead of starting a private `redis-server`.
     #[arg(long, env = "KUKKA_REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+    /// Start a private Redis Cluster of this many masters instead of one
+    /// Redis (`redis-server --cluster-enabled yes`, created with
+    /// `redis-cli --cluster create`); 0: one Redis.
+    #[arg(long, env = "KUKKA_REDIS_CLUSTER", default_value_t = 0)]
+    pub redis_cluster: u32,
+    /// Replicas of each master of `--redis-cluster` (a master that dies is
+    /// replaced by its replica).
+    #[arg(long, env = "KUKKA_REDIS_CLUSTER_REPLICAS", default_value_t = 0)]
+    pub redis_cluster_replicas: u32,
     /// Log format (of `up` itself; children log to `logs/<role>.log`).
     #[arg(long, env = "KUKKA_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

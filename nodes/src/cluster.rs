@@ -85,7 +85,7 @@ impl Actor for SeedDialer {
     ) -> Result<(), ActorProcessingErr> {
         let sessions = ractor::call_t!(state.server, NodeServerMessage::GetSessions, 1000)
             .map_err(|e| format!("node server did not answer: {e}"))?;
-        kukka_actors::runtime::metrics::set("kukka_cluster_sessions", &[], sessions.len() as f64);
+        kukka_actors::runtime::metrics::cluster_sessions(sessions.len());
         let connected: HashSet<String> = sessions.values().map(|s| s.peer_addr.clone()).collect();
         for seed in &state.seeds {
             let addrs: Vec<std::net::SocketAddr> =

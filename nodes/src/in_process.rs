@@ -85,7 +85,7 @@ impl InProcessSystem {
         let scope = unique_scope();
         let mut nodes = Vec::new();
         for role in ["payment", "order", "delivery", "edge"] {
-            let ctx = NodeContext::new(node_args(role, data_dir, redis_url, extra)?, &scope);
+            let ctx = NodeContext::new(node_args(role, data_dir, redis_url, extra)?, &scope)?;
             nodes.push(RunningNode::start(ctx, Vec::new()).await?);
         }
         let edge_addr = nodes
@@ -104,6 +104,23 @@ impl InProcessSystem {
         self.nodes
             .iter()
             .find(|n| n.ns().instance() == format!("{role}-0"))
+    }
+
+    /// Stops the node of `role` gracefully (it is not restarted: the rest
+    /// of the system runs on without it); `false` if there is none.
+    pub async fn stop_node(&mut self, role: &str) -> bool {
+        let instance = format!("{role}-0");
+        match self
+            .nodes
+            .iter()
+            .position(|n| n.ns().instance() == instance)
+        {
+            Some(i) => {
+                self.nodes.remove(i).stop().await;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Stops every node gracefully, edge first.

@@ -283,7 +283,7 @@ pub async fn run(mut args: NodeArgs) -> anyhow::Result<u8> {
             .collect(),
     };
     let cluster_port = args.cluster_port;
-    let ctx = NodeContext::new(args, Namespace::CLUSTER_SCOPE);
+    let ctx = NodeContext::new(args, Namespace::CLUSTER_SCOPE)?;
     let dialer = child(&ctx.ns, "cluster-dialer", move || {
         (SeedDialer, dialer.clone())
     });

@@ -25,7 +25,7 @@ use kukka_actors::runtime::{
     supervisor::{child, ChildSpec},
 };
 use kukka_http_edge::{routes::health::ReadyCheck, EdgeState};
-use kukka_storage::sled_store::SledStore;
+use kukka_storage::{bus::Partitions, sled_store::SledStore};
 
 use crate::cli::{NodeArgs, Role};
 
@@ -43,23 +43,26 @@ pub struct NodeContext {
     pub faults: Arc<Faults>,
     /// Set when the node starts shutting down: `/readyz` answers 503.
     pub stopping: Arc<AtomicBool>,
+    /// The event stream's partitions.
+    pub partitions: Partitions,
 }
 
 impl NodeContext {
     /// A node of the system whose process groups are in `scope`.
-    pub fn new(args: NodeArgs, scope: &str) -> Self {
+    pub fn new(args: NodeArgs, scope: &str) -> anyhow::Result<Self> {
         let faults = if args.enable_test_faults {
             Faults::enabled()
         } else {
             Faults::disabled()
         };
-        Self {
+        Ok(Self {
+            partitions: args.partitions()?,
             ns: Namespace::new(scope, &args.instance()),
             args,
             drain: Drain::new(),
             faults,
             stopping: Arc::new(AtomicBool::new(false)),
-        }
+        })
     }
 }
 
@@ -115,6 +118,7 @@ pub fn consumer<H: EventHandler>(
     let redis_url = node.args.redis_url.clone();
     let group = group.to_string();
     let instance = node.args.instance();
+    let partitions = node.partitions;
     child(&node.ns, short, move || {
         (
             StreamConsumer::default(),
@@ -123,6 +127,7 @@ pub fn consumer<H: EventHandler>(
                 redis_url: redis_url.clone(),
                 group: group.clone(),
                 consumer: instance.clone(),
+                partitions,
                 config: ConsumerConfig::default(),
             },
         )

@@ -18,8 +18,9 @@
 //!   ([`token_secret`]), so tokens survive restarts.
 //! - `--replicas N` runs N of each role (order and payment as shards 0..N,
 //!   edges on consecutive ports, or each on a free port with
-//!   `--edge-port 0`). It prints `kukka is ready at <url>` once the edge
-//!   is ready.
+//!   `--edge-port 0`). It prints `kukka is ready at <url>` once the first
+//!   edge answers `/readyz?scope=cluster` on its admin address (every role
+//!   joined).
 //! - SIGHUP performs a rolling restart of every node, one at a time. SIGTERM
 //!   or Ctrl-C stops the children gracefully (edges first, Redis last) and
 //!   removes the run files.
@@ -34,6 +35,7 @@ pub mod ports;
 pub mod probe;
 pub mod process;
 pub mod redis;
+pub mod redis_cluster;
 pub mod spawner;
 pub mod token_secret;
 
@@ -96,9 +98,22 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
     let mut ports = ports::PortPool::avoiding(&fixed_edge_ports);
     let plans = plan::plan(replicas, args.edge_port, || ports.take())?;
     let own_redis = args.redis_url.is_none();
+    let cluster = (args.redis_cluster > 0).then_some(redis_cluster::Shape {
+        masters: args.redis_cluster,
+        replicas: args.redis_cluster_replicas,
+    });
+    let cluster_names: Vec<String> = cluster
+        .map(|c| {
+            (0..c.masters * (1 + c.replicas))
+                .map(|i| format!("redis-{i}"))
+                .collect()
+        })
+        .unwrap_or_default();
     let mut names: Vec<&str> = plans.iter().map(|p| p.name.as_str()).collect();
-    if own_redis {
-        names.push("redis");
+    match (own_redis, cluster) {
+        (true, None) => names.push("redis"),
+        (true, Some(_)) => names.extend(cluster_names.iter().map(String::as_str)),
+        (false, _) => {}
     }
     let launcher = Arc::new(Launcher {
         kukka: exe.clone(),
@@ -107,20 +122,32 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
     });
     let mut procs: Vec<Managed> = Vec::new();
 
-    let redis_url = match &args.redis_url {
-        Some(url) => url.clone(),
-        None => {
+    let redis_url = match (&args.redis_url, cluster) {
+        (Some(url), _) => url.clone(),
+        (None, None) => {
             let (redis, url) = redis::start(&dir, &mut ports, launcher.clone()).await?;
             procs.push(redis);
             url
         }
+        (None, Some(shape)) => {
+            let (nodes, seeds) =
+                redis_cluster::start(&dir, shape, &mut ports, launcher.clone()).await?;
+            procs.extend(nodes);
+            seeds
+        }
     };
 
+    let mut node_env: Vec<(String, String)> = vec![
+        ("KUKKA_OWNER_TOKEN".into(), owner_token.clone()),
+        ("KUKKA_REDIS_URL".into(), redis_url.clone()),
+    ];
+    // With replicas in our own cluster, a write that must survive a
+    // failover waits for one of them.
+    if cluster.is_some_and(|c| c.replicas > 0) {
+        node_env.push(("KUKKA_REDIS_WAIT_REPLICAS".into(), "1".into()));
+    }
     for (i, node) in plans.iter().enumerate() {
-        let mut env = vec![
-            ("KUKKA_OWNER_TOKEN".into(), owner_token.clone()),
-            ("KUKKA_REDIS_URL".into(), redis_url.clone()),
-        ];
+        let mut env = node_env.clone();
         if node.role == "edge" {
             env.push(("KUKKA_TOKEN_SECRET".into(), token_secret.clone()));
         }
@@ -150,9 +177,15 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
         .map(|a| format!("http://{a}"))
         .collect();
     let edge_url = edges.first().cloned().unwrap_or_default();
-    let edge_addr = edge_url.trim_start_matches("http://").to_string();
+    // The first edge's admin address, where it says whether every role is
+    // joined (its public port serves the API only).
+    let edge_admin = plans
+        .iter()
+        .find(|p| p.http_addr().is_some())
+        .map(|p| p.admin_addr())
+        .unwrap_or_default();
     tracing::info!(url = %edge_url, data_dir = %dir.display(), "kukka is starting");
-    let ready = probe::wait_ready(&edge_addr, Duration::from_secs(60));
+    let ready = probe::wait_ready(&edge_admin, Duration::from_secs(60));
     tokio::pin!(ready);
     let stop = signals::terminate();
     tokio::pin!(stop);

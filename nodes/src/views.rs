@@ -1,31 +1,39 @@
 //! `kukka views rebuild`: drops the read models (MyPage, OrderDetails, and
-//! each customer's index of their MyPage entries) and replays the whole
-//! event stream into them. Safe while delivery nodes run:
-//! projection merges are idempotent and order-independent, so live updates
-//! and the replay converge on the same views.
+//! each customer's index of their MyPage entries) and replays every
+//! partition of the event stream into them. Safe while
+//! delivery nodes run: projection merges are idempotent and
+//! order-independent, so live updates and the replay converge on the same
+//! views. Works the same on one Redis and on a Redis Cluster: the views are
+//! found through their index, not by scanning keys. It rebuilds what the
+//! stream still holds (entries older than the retention are gone).
 
 use std::time::Duration;
 
 use kukka_actors::{
     events::Envelope,
+    order::customer::CustomerId,
     views::{
-        keys::{CUSTOMER_KEY_PREFIX, CUSTOMER_VIEWS_SUFFIX, VIEW_INDEX, VIEW_KEY_PREFIX},
+        keys::{customer_views_key, order_id_of_member, view_key, CUSTOMER_FIELD, VIEW_INDEX},
         projector::ViewProjector,
     },
 };
-use kukka_storage::{bus, redis_conn};
+use kukka_storage::{bus, bus::Partitions, redis_conn};
 
 /// Flags of `kukka views rebuild`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct RebuildArgs {
-    /// Redis URL.
+    /// Redis URL (or the comma-separated seeds of a Redis Cluster).
     #[arg(
         long,
         env = "KUKKA_REDIS_URL",
         default_value = "redis://127.0.0.1:6379",
-        hide_default_value = true
+        hide_default_value = true,
+        hide_env_values = true
     )]
     pub redis_url: String,
+    /// Partitions of the event stream (as the nodes run with).
+    #[arg(long, env = "KUKKA_EVENT_PARTITIONS", default_value_t = Partitions::DEFAULT)]
+    pub event_partitions: u32,
 }
 
 /// What `kukka views` can do.
@@ -38,67 +46,71 @@ pub enum ViewsCommand {
 /// Runs a views command.
 pub async fn run(cmd: ViewsCommand) -> anyhow::Result<u8> {
     let ViewsCommand::Rebuild(args) = cmd;
+    let partitions = Partitions::new(args.event_partitions)?;
     let mut conn = redis_conn::connect(&args.redis_url, Duration::from_secs(10)).await?;
-    let mut dropped = 0u64;
-    // The views, and each customer's index of them.
-    let patterns = [
-        format!("{VIEW_KEY_PREFIX}*"),
-        format!("{CUSTOMER_KEY_PREFIX}*{CUSTOMER_VIEWS_SUFFIX}"),
-    ];
-    for pattern in patterns {
-        let mut cursor = 0u64;
-        loop {
-            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(500)
-                .query_async(&mut conn)
+    partitions.agree(&mut conn).await?;
+    // Drop every listed view, then the index.
+    let members: Vec<String> = redis::cmd("ZRANGE")
+        .arg(VIEW_INDEX)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await?;
+    for m in &members {
+        let key = view_key(partitions, order_id_of_member(m));
+        // The customer's index of their views goes too (found through the
+        // view: no key scan, so it works on a Redis Cluster).
+        let customer: Option<String> = redis::cmd("HGET")
+            .arg(&key)
+            .arg(CUSTOMER_FIELD)
+            .query_async(&mut conn)
+            .await?;
+        if let Some(c) = customer.and_then(|c| c.parse::<CustomerId>().ok()) {
+            redis::cmd("DEL")
+                .arg(customer_views_key(&c))
+                .query_async::<i64>(&mut conn)
                 .await?;
-            if !keys.is_empty() {
-                dropped += keys.len() as u64;
-                redis::cmd("DEL")
-                    .arg(&keys)
-                    .query_async::<i64>(&mut conn)
-                    .await?;
-            }
-            if next == 0 {
-                break;
-            }
-            cursor = next;
         }
+        redis::cmd("DEL")
+            .arg(key)
+            .query_async::<i64>(&mut conn)
+            .await?;
     }
     redis::cmd("DEL")
         .arg(VIEW_INDEX)
         .query_async::<i64>(&mut conn)
         .await?;
-    let mut after = String::new();
+    let projector = ViewProjector::new(partitions);
     let mut replayed = 0u64;
     let mut skipped = 0u64;
-    loop {
-        let page = bus::read_range(&mut conn, bus::EVENTS_STREAM, &after, 500).await?;
-        let Some(last) = page.last() else { break };
-        after = last.entry_id.clone();
-        let mut events = Vec::with_capacity(page.len());
-        for entry in page {
-            match entry
-                .event
-                .ok()
-                .and_then(|e| Envelope::from_stream_event(&e).ok())
-            {
-                Some(env) => events.push(env),
-                None => skipped += 1,
+    for p in partitions.all() {
+        let stream = p.stream();
+        let mut after = String::new();
+        loop {
+            let page = bus::read_range(&mut conn, &stream, &after, 500).await?;
+            let Some(last) = page.last() else { break };
+            after = last.entry_id.clone();
+            let mut events = Vec::with_capacity(page.len());
+            for entry in page {
+                match entry
+                    .event
+                    .ok()
+                    .and_then(|e| Envelope::from_stream_event(&e).ok())
+                {
+                    Some(env) => events.push(env),
+                    None => skipped += 1,
+                }
             }
+            // One round trip per page; merging is order-independent, so this
+            // ends where replaying one event at a time would.
+            for result in projector.project(&mut conn, &events).await? {
+                result?;
+            }
+            replayed += events.len() as u64;
         }
-        // One round trip per page; merging is order-independent, so this
-        // ends where replaying one event at a time would.
-        for result in ViewProjector::project(&mut conn, &events).await? {
-            result?;
-        }
-        replayed += events.len() as u64;
     }
+    let dropped = members.len();
     tracing::info!(dropped, replayed, skipped, "views rebuilt");
-    println!("views rebuilt: {dropped} keys dropped, {replayed} events replayed, {skipped} unreadable entries skipped");
+    println!("views rebuilt: {dropped} views dropped, {replayed} events replayed, {skipped} unreadable entries skipped");
     Ok(0)
 }

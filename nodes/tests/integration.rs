@@ -7,8 +7,8 @@ mod integration {
     mod access;
     mod browser;
     mod bulkhead;
-    mod cancel_saga;
-    mod chaos;
+    pub mod cancel_saga;
+    pub mod chaos;
     mod consumer_groups;
     mod contract;
     mod correlation;
@@ -17,13 +17,16 @@ mod integration {
     pub mod harness;
     mod http_limits;
     mod idempotency;
+    mod observability;
     mod openapi;
     mod original_clients;
     mod process_manager;
+    mod readiness;
+    mod redis_cluster;
     mod resilience;
     mod scale_out;
     mod security;
-    mod seed_scenario;
+    pub mod seed_scenario;
     mod supervision;
     mod views_order;
     mod views_rebuild;

@@ -357,6 +357,7 @@ mod tests {
             event_id: id.into(),
             kind: "K".into(),
             data: "{}".into(),
+            partition_key: String::new(),
         }
     }
 

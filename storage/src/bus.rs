@@ -1,26 +1,129 @@
-//! The Redis Streams event bus.
+//! The Redis Streams event bus, in partitions.
 //!
-//! All domain events go to one stream, [`EVENTS_STREAM`], as entries with the
-//! fields `id` (event id), `type` and `data` (the JSON envelope). Each kind of
-//! consumer reads it through its own consumer group, acknowledges an entry
-//! only after applying it, and reclaims entries that a dead consumer left
-//! pending. Entries that keep failing are copied to [`DEAD_LETTER_STREAM`]
-//! with the error and acknowledged, so one poison event never blocks a group.
+//! Domain events go to `P` streams ([`Partitions`], a number fixed at deploy
+//! time): an event's partition comes from its key (the order id), so all the
+//! events of one order are in one stream, in order. Each partition's stream
+//! is named with a hash tag of its own ([`Partition::stream`]), so on a Redis
+//! Cluster each partition lives in one slot and the partitions spread over
+//! the nodes. Entries have the fields `id` (event id), `type` and `data` (the
+//! JSON envelope).
+//!
+//! Each kind of consumer reads through its own consumer group (the same
+//! group name on every partition), acknowledges an entry only after applying
+//! it, and reclaims entries that a dead consumer left pending. Entries that
+//! keep failing are copied to [`DEAD_LETTER_STREAM`] with the error and then
+//! acknowledged, so one poison event never blocks a group.
+//!
+//! On a cluster, every command here touches one key (or keys of one
+//! partition); a read of several partitions at once ([`read_group`] with
+//! several streams) is for a single Redis only.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
-use redis::{aio::ConnectionManager, streams::StreamId, Value};
+use redis::{streams::StreamId, Value};
 
-use crate::{outbox::StreamEvent, StorageError};
+use crate::{outbox::StreamEvent, redis_conn::RedisConn, StorageError};
 
-/// The stream every domain event is appended to.
-pub const EVENTS_STREAM: &str = "kukka:events";
-/// Where events that failed too often are parked, with their error.
+/// Where events that failed for good are parked, with their error.
 pub const DEAD_LETTER_STREAM: &str = "kukka:events:dead";
+/// The number of partitions every node agreed on (see
+/// [`Partitions::agree`]).
+pub const PARTITIONS_KEY: &str = "kukka:partitions";
+
+/// One partition of the event stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Partition(pub u32);
+
+impl Partition {
+    /// Its hash tag: keys that carry it live in the partition's slot.
+    pub fn tag(self) -> String {
+        format!("{{p{}}}", self.0)
+    }
+
+    /// Its stream's key, `kukka:{p<N>}:events`.
+    pub fn stream(self) -> String {
+        format!("kukka:{}:events", self.tag())
+    }
+}
+
+/// How many partitions the event stream has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Partitions(u32);
+
+impl Default for Partitions {
+    fn default() -> Self {
+        Self(Self::DEFAULT)
+    }
+}
+
+impl Partitions {
+    /// The default count.
+    pub const DEFAULT: u32 = 16;
+    /// The largest count.
+    pub const MAX: u32 = 1024;
+
+    /// `n` partitions (1..=[`Partitions::MAX`]).
+    pub fn new(n: u32) -> Result<Self, StorageError> {
+        if (1..=Self::MAX).contains(&n) {
+            Ok(Self(n))
+        } else {
+            Err(StorageError::Config(format!(
+                "the event stream has 1 to {} partitions, not {n}",
+                Self::MAX
+            )))
+        }
+    }
+
+    /// How many.
+    pub fn count(self) -> u32 {
+        self.0
+    }
+
+    /// The partition of `key` (stable: FNV-1a of the key's bytes).
+    pub fn of(self, key: &str) -> Partition {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in key.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        Partition((h % u64::from(self.0)) as u32)
+    }
+
+    /// Every partition, in order.
+    pub fn all(self) -> impl Iterator<Item = Partition> {
+        (0..self.0).map(Partition)
+    }
+
+    /// Makes sure every node uses the same count: the first node to start
+    /// records it in Redis, and a node configured otherwise is refused
+    /// (events and views would land in other keys than the readers look in).
+    pub async fn agree(self, conn: &mut RedisConn) -> Result<(), StorageError> {
+        let _: Option<String> = redis::cmd("SET")
+            .arg(PARTITIONS_KEY)
+            .arg(self.0)
+            .arg("NX")
+            .query_async(conn)
+            .await?;
+        let recorded: u32 = redis::cmd("GET")
+            .arg(PARTITIONS_KEY)
+            .query_async(conn)
+            .await?;
+        if recorded == self.0 {
+            Ok(())
+        } else {
+            Err(StorageError::Config(format!(
+                "this Redis holds events in {recorded} partitions; this node is configured with {} (KUKKA_EVENT_PARTITIONS must be the same everywhere)",
+                self.0
+            )))
+        }
+    }
+}
 
 /// An entry read from a consumer group.
 #[derive(Clone, Debug)]
 pub struct Delivered {
+    /// The stream it came from.
+    pub stream: String,
     /// The stream entry id (for `XACK`).
     pub entry_id: String,
     /// The event, or why it could not be read.
@@ -29,12 +132,92 @@ pub struct Delivered {
     pub delivery_count: Option<usize>,
 }
 
-/// Appends `events` to `stream` in one pipeline; returns when Redis has
-/// acknowledged every append.
+/// How many replicas must have an append before it counts as done (Redis
+/// replication is asynchronous: without this, a failover can lose what a
+/// master acknowledged just before it died).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Replicated {
+    /// Replicas that must have the write (0: the master alone).
+    pub replicas: u32,
+    /// How long to wait for them, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Replicated {
+    /// Adds `WAIT` to `pipe` (whose commands go to one node) when replicas
+    /// are asked for; the caller checks the count with [`Replicated::check`].
+    pub fn wait_in(self, pipe: &mut redis::Pipeline) -> bool {
+        if self.replicas == 0 {
+            return false;
+        }
+        pipe.cmd("WAIT").arg(self.replicas).arg(self.timeout_ms);
+        true
+    }
+
+    /// `Ok` when `acked` replicas are enough.
+    pub fn check(self, acked: u64) -> Result<(), StorageError> {
+        if acked >= u64::from(self.replicas) {
+            Ok(())
+        } else {
+            Err(StorageError::NotReplicated {
+                wanted: self.replicas,
+                got: acked,
+            })
+        }
+    }
+
+    /// Waits until the writes this connection's node has taken so far are
+    /// on enough replicas (`conn` must address the node written to: on a
+    /// cluster, route by `key`).
+    pub async fn wait_for(self, conn: &mut RedisConn, key: &str) -> Result<(), StorageError> {
+        if self.replicas == 0 {
+            return Ok(());
+        }
+        // A pipeline goes to the node of its first key: EXISTS routes it.
+        let (_, acked): (i64, u64) = redis::pipe()
+            .cmd("EXISTS")
+            .arg(key)
+            .cmd("WAIT")
+            .arg(self.replicas)
+            .arg(self.timeout_ms)
+            .query_async(conn)
+            .await?;
+        self.check(acked)
+    }
+}
+
+/// Appends `events` to their partitions' streams, one pipeline per
+/// partition (sent together); returns when Redis has acknowledged every
+/// append (and, with `replicated`, enough replicas have it).
 pub async fn publish(
-    conn: &mut ConnectionManager,
-    stream: &str,
+    conn: &mut RedisConn,
+    partitions: Partitions,
     events: &[StreamEvent],
+    replicated: Replicated,
+) -> Result<(), StorageError> {
+    let mut by_stream: BTreeMap<String, Vec<&StreamEvent>> = BTreeMap::new();
+    for ev in events {
+        by_stream
+            .entry(partitions.of(&ev.partition_key).stream())
+            .or_default()
+            .push(ev);
+    }
+    let sends = by_stream.iter().map(|(stream, evs)| {
+        let mut conn = conn.clone();
+        async move { append(&mut conn, stream, evs, replicated).await }
+    });
+    for r in futures_util::future::join_all(sends).await {
+        r?;
+    }
+    Ok(())
+}
+
+/// Appends `events` to `stream` in one pipeline.
+pub async fn append(
+    conn: &mut RedisConn,
+    stream: &str,
+    events: &[&StreamEvent],
+    replicated: Replicated,
 ) -> Result<(), StorageError> {
     if events.is_empty() {
         return Ok(());
@@ -52,6 +235,10 @@ pub async fn publish(
             .arg(&ev.data)
             .ignore();
     }
+    if replicated.wait_in(&mut pipe) {
+        let (acked,): (u64,) = pipe.query_async(conn).await?;
+        return replicated.check(acked);
+    }
     pipe.query_async::<()>(conn).await?;
     Ok(())
 }
@@ -60,7 +247,7 @@ pub async fn publish(
 /// A new group starts at the beginning of the stream, so nothing appended
 /// before the consumer first started is missed.
 pub async fn ensure_group(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     stream: &str,
     group: &str,
 ) -> Result<(), StorageError> {
@@ -79,28 +266,29 @@ pub async fn ensure_group(
     }
 }
 
-/// Reads up to `count` entries for `consumer`. `start` is `">"` for new
-/// entries or `"0"` for this consumer's own pending ones (after a restart).
-/// `ack_first` are entries already applied: they are acknowledged in the
-/// same round trip, before the read.
+/// Entries applied and not yet acknowledged, per stream.
+pub type Acks = BTreeMap<String, Vec<String>>;
+
+/// Reads up to `count` entries per stream of `streams` for `consumer`.
+/// `start` is `">"` for new entries (blocking up to `block_ms`) or `"0"`
+/// for this consumer's own pending ones (after a restart). `ack_first` are
+/// entries already applied: they are acknowledged in the same round trip,
+/// before the read. (On a cluster, `streams` and `ack_first` must be of one
+/// partition.)
 #[allow(clippy::too_many_arguments)]
 pub async fn read_group(
-    conn: &mut ConnectionManager,
-    stream: &str,
+    conn: &mut RedisConn,
+    streams: &[String],
     group: &str,
     consumer: &str,
     start: &str,
     count: usize,
     block_ms: u64,
-    ack_first: &[String],
+    ack_first: &Acks,
 ) -> Result<Vec<Delivered>, StorageError> {
     let mut pipe = redis::pipe();
-    if !ack_first.is_empty() {
-        pipe.cmd("XACK")
-            .arg(stream)
-            .arg(group)
-            .arg(ack_first)
-            .ignore();
+    for (stream, ids) in ack_first.iter().filter(|(_, ids)| !ids.is_empty()) {
+        pipe.cmd("XACK").arg(stream).arg(group).arg(ids).ignore();
     }
     let cmd = pipe
         .cmd("XREADGROUP")
@@ -112,20 +300,28 @@ pub async fn read_group(
     if start == ">" {
         cmd.arg("BLOCK").arg(block_ms);
     }
-    cmd.arg("STREAMS").arg(stream).arg(start);
+    cmd.arg("STREAMS").arg(streams);
+    for _ in streams {
+        cmd.arg(start);
+    }
     let (reply,): (Option<redis::streams::StreamReadReply>,) = pipe.query_async(conn).await?;
     Ok(reply
         .into_iter()
         .flat_map(|r| r.keys)
-        .flat_map(|k| k.ids)
-        .map(to_delivered)
+        .flat_map(|k| {
+            let stream = k.key;
+            k.ids
+                .into_iter()
+                .map(move |id| to_delivered(stream.clone(), id))
+        })
         .collect())
 }
 
-/// Claims up to `count` entries of `group` that have been pending for at
-/// least `min_idle_ms` (their consumer died or stalled) for `consumer`.
+/// Claims up to `count` entries of `group` on `stream` that have been
+/// pending for at least `min_idle_ms` (their consumer died or stalled) for
+/// `consumer`.
 pub async fn autoclaim(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     stream: &str,
     group: &str,
     consumer: &str,
@@ -142,36 +338,72 @@ pub async fn autoclaim(
         .arg(count)
         .query_async(conn)
         .await?;
-    Ok(reply.claimed.into_iter().map(to_delivered).collect())
+    Ok(reply
+        .claimed
+        .into_iter()
+        .map(|id| to_delivered(stream.to_string(), id))
+        .collect())
 }
 
-/// How often each of `entry_ids` has been delivered to `group`.
-pub async fn delivery_counts(
-    conn: &mut ConnectionManager,
+/// Moves every entry of `group` on `stream` pending for a consumer not in
+/// `live` to `consumer` (a dead member's partition changed hands); how many.
+pub async fn claim_from_dead(
+    conn: &mut RedisConn,
     stream: &str,
     group: &str,
-    entry_ids: &[String],
-) -> Result<HashMap<String, usize>, StorageError> {
-    let mut out = HashMap::new();
-    for id in entry_ids {
-        let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
-            .arg(stream)
-            .arg(group)
-            .arg(id)
-            .arg(id)
-            .arg(1)
-            .query_async(conn)
-            .await?;
-        if let Some((_, _, _, n)) = rows.first() {
-            out.insert(id.clone(), *n as usize);
-        }
+    consumer: &str,
+    live: &[String],
+) -> Result<usize, StorageError> {
+    let pending: redis::streams::StreamPendingCountReply = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg(group)
+        .arg("-")
+        .arg("+")
+        .arg(1000)
+        .query_async(conn)
+        .await?;
+    let orphaned: Vec<&str> = pending
+        .ids
+        .iter()
+        .filter(|p| !live.contains(&p.consumer))
+        .map(|p| p.id.as_str())
+        .collect();
+    if orphaned.is_empty() {
+        return Ok(0);
     }
-    Ok(out)
+    redis::cmd("XCLAIM")
+        .arg(stream)
+        .arg(group)
+        .arg(consumer)
+        .arg(0)
+        .arg(&orphaned)
+        .arg("JUSTID")
+        .query_async::<Value>(conn)
+        .await?;
+    Ok(orphaned.len())
 }
 
-/// Acknowledges applied entries.
+/// How often `entry_id` has been delivered to `group` on `stream`.
+pub async fn delivery_count(
+    conn: &mut RedisConn,
+    stream: &str,
+    group: &str,
+    entry_id: &str,
+) -> Result<Option<usize>, StorageError> {
+    let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg(group)
+        .arg(entry_id)
+        .arg(entry_id)
+        .arg(1)
+        .query_async(conn)
+        .await?;
+    Ok(rows.first().map(|(_, _, _, n)| *n as usize))
+}
+
+/// Acknowledges applied entries of `stream`.
 pub async fn ack(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     stream: &str,
     group: &str,
     entry_ids: &[String],
@@ -189,10 +421,11 @@ pub async fn ack(
 }
 
 /// Copies a failing entry to the dead-letter stream with its error, then
-/// acknowledges it in `group`, atomically.
+/// acknowledges it in `group`. (Two steps, as the two streams may be in
+/// different slots: a crash between them dead-letters the entry twice,
+/// never loses it.)
 pub async fn dead_letter(
-    conn: &mut ConnectionManager,
-    stream: &str,
+    conn: &mut RedisConn,
     group: &str,
     entry: &Delivered,
     error: &str,
@@ -201,13 +434,13 @@ pub async fn dead_letter(
         Ok(ev) => (ev.event_id.as_str(), ev.kind.as_str(), ev.data.as_str()),
         Err(_) => ("", "", ""),
     };
-    redis::pipe()
-        .atomic()
-        .cmd("XADD")
+    redis::cmd("XADD")
         .arg(DEAD_LETTER_STREAM)
         .arg("*")
         .arg("group")
         .arg(group)
+        .arg("stream")
+        .arg(&entry.stream)
         .arg("entry")
         .arg(&entry.entry_id)
         .arg("id")
@@ -218,21 +451,21 @@ pub async fn dead_letter(
         .arg(data)
         .arg("error")
         .arg(error)
-        .ignore()
-        .cmd("XACK")
-        .arg(stream)
-        .arg(group)
-        .arg(&entry.entry_id)
-        .ignore()
-        .query_async::<()>(conn)
+        .query_async::<Value>(conn)
         .await?;
-    Ok(())
+    ack(
+        conn,
+        &entry.stream,
+        group,
+        std::slice::from_ref(&entry.entry_id),
+    )
+    .await
 }
 
-/// Reads every entry of `stream` from the beginning, in pages of `page`
-/// (for rebuilding views).
+/// Reads the entries of `stream` after `after` (from the beginning when
+/// empty), at most `page` (for rebuilding views).
 pub async fn read_range(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     stream: &str,
     after: &str,
     page: usize,
@@ -250,10 +483,14 @@ pub async fn read_range(
         .arg(page)
         .query_async(conn)
         .await?;
-    Ok(reply.ids.into_iter().map(to_delivered).collect())
+    Ok(reply
+        .ids
+        .into_iter()
+        .map(|id| to_delivered(stream.to_string(), id))
+        .collect())
 }
 
-fn to_delivered(entry: StreamId) -> Delivered {
+fn to_delivered(stream: String, entry: StreamId) -> Delivered {
     let field = |name: &str| -> Result<String, String> {
         match entry.map.get(name) {
             Some(Value::BulkString(b)) => {
@@ -268,11 +505,31 @@ fn to_delivered(entry: StreamId) -> Delivered {
             event_id: field("id")?,
             kind: field("type")?,
             data: field("data")?,
+            partition_key: String::new(),
         })
     })();
     Delivered {
+        stream,
         entry_id: entry.id.clone(),
         event,
         delivery_count: entry.delivered_count,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_stable_spread_and_named_with_their_own_tag() {
+        let p = Partitions::new(16).expect("count");
+        assert_eq!(p.of("0-17"), p.of("0-17"));
+        let used: std::collections::BTreeSet<_> =
+            (0..1000).map(|i| p.of(&format!("0-{i}"))).collect();
+        assert_eq!(used.len(), 16, "every partition gets orders");
+        assert_eq!(Partition(3).stream(), "kukka:{p3}:events");
+        assert!(Partitions::new(0).is_err());
+        assert!(Partitions::new(Partitions::MAX + 1).is_err());
+        assert_eq!(p.all().count(), 16);
     }
 }

@@ -350,6 +350,7 @@ mod tests {
             event_id: format!("e{i}"),
             kind: "K".into(),
             data: "{}".into(),
+            partition_key: String::new(),
         }
     }
 

@@ -20,6 +20,19 @@ pub enum StorageError {
         /// What was wrong with it.
         reason: String,
     },
+    /// The configuration cannot work (e.g. nodes disagree on the number of
+    /// event partitions).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A write reached the Redis master but not enough replicas in time (it
+    /// is retried; the master may still lose it in a failover).
+    #[error("only {got} of {wanted} replicas acknowledged the write")]
+    NotReplicated {
+        /// Replicas asked for.
+        wanted: u32,
+        /// Replicas that had it.
+        got: u64,
+    },
     /// The committer is gone (the node is shutting down).
     #[error("the committer has stopped")]
     FlusherStopped,

@@ -30,6 +30,10 @@ pub struct StreamEvent {
     pub kind: String,
     /// The whole envelope as JSON.
     pub data: String,
+    /// What chooses its partition of the stream (the order id), so all the
+    /// events of one order are in one partition, in order.
+    #[serde(default)]
+    pub partition_key: String,
 }
 
 /// Stages `event` in the outbox tree, inside a transaction. Its key comes
@@ -75,6 +79,7 @@ mod tests {
             event_id: format!("e{i}"),
             kind: "K".into(),
             data: "{}".into(),
+            partition_key: String::new(),
         }
     }
 

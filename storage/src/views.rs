@@ -1,8 +1,8 @@
 //! Redis-held records: read models (MyPage, OrderDetails) and deliveries.
 //!
-//! A record is a Redis hash plus a membership in an index (a sorted set with
-//! every score 0, so members sort by their bytes: the member is a sortable
-//! key chosen by the caller, ending in the record id). Lists page through the
+//! A record is a Redis hash, listed in an index (a sorted set with every
+//! score 0, so members sort by their bytes: the member is a sortable key
+//! chosen by the caller, ending in the record id). Lists page through the
 //! index with `ZRANGEBYLEX`; the cursor is the last member returned.
 //!
 //! Two Lua scripts change records atomically:
@@ -15,21 +15,27 @@
 //!   projections built on it need no dedup table and tolerate out-of-order
 //!   streams; and the updates of several events to one record can be merged
 //!   in one call with the same result as one call per event.
-//!   [`merge_many`] sends many merges in one round trip.
 //! - [`transition`]: a guarded state change for an aggregate kept in Redis
 //!   (a delivery): it checks the current status, writes the new one and
 //!   appends the matching event to the stream, all in one step, so a
 //!   delivery's state and its event can never disagree.
+//!
+//! Each script touches keys of one hash slot (the record, and for a
+//! transition the stream of the record's partition: callers give both the
+//! same hash tag), so they run on a Redis Cluster. Index entries are added
+//! by separate commands: adding a member twice changes nothing.
+//! [`merge_many`] and [`transition_many`] send many changes at once, one
+//! pipeline per hash slot on a cluster, all in one on a single Redis.
 
-use std::collections::HashMap;
+use std::{collections::BTreeMap, collections::HashMap, future::Future};
 
-use redis::{aio::ConnectionManager, Script};
+use redis::Script;
 
-use crate::{outbox::StreamEvent, page::Page, StorageError};
+use crate::{outbox::StreamEvent, page::Page, redis_conn::RedisConn, StorageError};
 
 const MERGE_LUA: &str = r#"
 local newest = nil
-for i = 3, #ARGV, 4 do
+for i = 1, #ARGV, 4 do
   local f, v, r, at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local changed = false
   if r == 0 then
@@ -47,7 +53,6 @@ if newest then
   local u = redis.call('HGET', KEYS[1], 'updatedAt')
   if (not u) or u < newest then redis.call('HSET', KEYS[1], 'updatedAt', newest) end
 end
-if ARGV[1] == '1' then redis.call('ZADD', KEYS[2], 0, ARGV[2]) end
 if newest then return 1 else return 0 end
 "#;
 
@@ -62,11 +67,60 @@ else
   if not string.find(',' .. ARGV[2] .. ',', ',' .. cur .. ',', 1, true) then return {0, cur} end
 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updatedAt', ARGV[3])
-for i = 8, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if creating then redis.call('ZADD', KEYS[2], 0, ARGV[4]) end
-redis.call('XADD', KEYS[3], '*', 'id', ARGV[5], 'type', ARGV[6], 'data', ARGV[7])
+for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('XADD', KEYS[2], '*', 'id', ARGV[4], 'type', ARGV[5], 'data', ARGV[6])
 return {1, ARGV[1]}
 "#;
+
+/// The hash slot group of `key`: its hash tag (what is between the first
+/// `{` and the next `}`, when not empty), else the whole key, as Redis
+/// Cluster decides a key's slot.
+pub fn slot_of(key: &str) -> &str {
+    if let Some(open) = key.find('{') {
+        if let Some(len) = key[open + 1..].find('}') {
+            if len > 0 {
+                return &key[open + 1..open + 1 + len];
+            }
+        }
+    }
+    key
+}
+
+/// Runs `send` for groups of the indices `0..n` whose keys share a slot (on
+/// a cluster; all in one group on a single Redis), together, and puts the
+/// results back in order.
+async fn by_slot<T, F, Fut>(
+    conn: &RedisConn,
+    keys: &[&str],
+    send: F,
+) -> Result<Vec<T>, StorageError>
+where
+    F: Fn(RedisConn, Vec<usize>) -> Fut,
+    Fut: Future<Output = Result<Vec<T>, StorageError>>,
+{
+    let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, k) in keys.iter().enumerate() {
+        let group = if conn.is_cluster() { slot_of(k) } else { "" };
+        groups.entry(group).or_default().push(i);
+    }
+    let sends = groups.into_values().map(|which| {
+        let fut = send(conn.clone(), which.clone());
+        async move {
+            fut.await
+                .map(|out| which.into_iter().zip(out).collect::<Vec<_>>())
+        }
+    });
+    let mut results: Vec<Option<T>> = keys.iter().map(|_| None).collect();
+    for group in futures_util::future::join_all(sends).await {
+        for (i, r) in group? {
+            results[i] = Some(r);
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| r.ok_or_else(|| StorageError::Config("a pipeline lost an answer".into())))
+        .collect()
+}
 
 /// A field update for [`merge`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -98,16 +152,14 @@ impl FieldUpdate {
     }
 }
 
-/// One [`merge`]: updates to the hash at `key`, listed in `index` under
-/// `index_member` when that is given.
+/// One [`merge`]: updates to the hash at `key`, and the index entries the
+/// record gets (when this merge lists it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Merge {
     /// The hash.
     pub key: String,
-    /// The index the record is listed in.
-    pub index: String,
-    /// Its member in the index, when this merge lists it.
-    pub index_member: Option<String>,
+    /// `(index, member)` pairs to add the record to.
+    pub listed_in: Vec<(String, String)>,
     /// The updates, applied in order.
     pub updates: Vec<FieldUpdate>,
 }
@@ -119,9 +171,6 @@ fn merge_script() -> &'static Script {
 
 fn invocation(m: &Merge) -> redis::ScriptInvocation<'static> {
     let mut inv = merge_script().key(&m.key);
-    inv.key(&m.index)
-        .arg(if m.index_member.is_some() { "1" } else { "0" })
-        .arg(m.index_member.as_deref().unwrap_or(""));
     for u in &m.updates {
         inv.arg(&u.field).arg(&u.value).arg(u.rank).arg(&u.at);
     }
@@ -129,36 +178,70 @@ fn invocation(m: &Merge) -> redis::ScriptInvocation<'static> {
 }
 
 /// Applies one merge (see the module docs); whether anything changed.
-pub async fn merge(conn: &mut ConnectionManager, m: &Merge) -> Result<bool, StorageError> {
-    let changed: i64 = invocation(m).invoke_async(conn).await?;
-    Ok(changed == 1)
+pub async fn merge(conn: &mut RedisConn, m: &Merge) -> Result<bool, StorageError> {
+    let mut results = merge_many(conn, std::slice::from_ref(m)).await?;
+    results.pop().unwrap_or(Ok(false))
 }
 
-/// Applies many merges in one round trip. The outer error is the round
+/// Applies many merges at once (one round trip per hash slot, sent
+/// together), then adds their index entries. The outer error is a round
 /// trip's; each merge has its own result (whether it changed something).
 pub async fn merge_many(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     merges: &[Merge],
 ) -> Result<Vec<Result<bool, StorageError>>, StorageError> {
     if merges.is_empty() {
         return Ok(Vec::new());
     }
-    let invocations: Vec<_> = merges.iter().map(invocation).collect();
-    let results = pipelined(conn, merge_script(), &invocations).await?;
+    let keys: Vec<&str> = merges.iter().map(|m| m.key.as_str()).collect();
+    let results = by_slot(conn, &keys, |conn, which| {
+        let picked: Vec<_> = which.iter().map(|i| invocation(&merges[*i])).collect();
+        async move { pipelined::<i64>(conn, merge_script(), &picked).await }
+    })
+    .await?;
+    let entries: Vec<(&str, &str)> = merges
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r.is_ok())
+        .flat_map(|(m, _)| m.listed_in.iter())
+        .map(|(index, member)| (index.as_str(), member.as_str()))
+        .collect();
+    list_in(conn, &entries).await?;
     Ok(results
         .into_iter()
-        .map(|r| r.map(|changed: i64| changed == 1))
+        .map(|r| r.map(|changed| changed == 1))
         .collect())
+}
+
+/// Adds `(index, member)` entries (idempotent), one pipeline per slot.
+pub async fn list_in(conn: &RedisConn, entries: &[(&str, &str)]) -> Result<(), StorageError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let keys: Vec<&str> = entries.iter().map(|(index, _)| *index).collect();
+    by_slot(conn, &keys, |mut conn, which| {
+        let mut pipe = redis::pipe();
+        for i in &which {
+            let (index, member) = entries[*i];
+            pipe.cmd("ZADD").arg(index).arg(0).arg(member);
+        }
+        async move {
+            let out: Vec<i64> = pipe.query_async(&mut conn).await?;
+            Ok(out)
+        }
+    })
+    .await?;
+    Ok(())
 }
 
 /// Sends `invocations` of `script` in one pipeline; loads the script and
 /// sends again what Redis did not know it for (after a Redis restart).
 async fn pipelined<T: redis::FromRedisValue>(
-    conn: &mut ConnectionManager,
+    conn: RedisConn,
     script: &Script,
     invocations: &[redis::ScriptInvocation<'_>],
 ) -> Result<Vec<Result<T, StorageError>>, StorageError> {
-    let send = |conn: &mut ConnectionManager, which: Vec<usize>| {
+    let send = |conn: &RedisConn, which: Vec<usize>| {
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for i in &which {
@@ -173,7 +256,7 @@ async fn pipelined<T: redis::FromRedisValue>(
     let mut results: Vec<Option<Result<T, StorageError>>> =
         invocations.iter().map(|_| None).collect();
     let mut retry = Vec::new();
-    for (i, r) in send(conn, (0..invocations.len()).collect()).await? {
+    for (i, r) in send(&conn, (0..invocations.len()).collect()).await? {
         match r {
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
                 retry.push(i)
@@ -182,21 +265,15 @@ async fn pipelined<T: redis::FromRedisValue>(
         }
     }
     if !retry.is_empty() {
-        script.load_async(conn).await?;
-        for (i, r) in send(conn, retry).await? {
+        let mut loading = conn.clone();
+        script.load_async(&mut loading).await?;
+        for (i, r) in send(&conn, retry).await? {
             results[i] = Some(r.map_err(StorageError::from));
         }
     }
     Ok(results
         .into_iter()
-        .map(|r| {
-            r.unwrap_or_else(|| {
-                Err(StorageError::Redis(redis::RedisError::from((
-                    redis::ErrorKind::Io,
-                    "no answer",
-                ))))
-            })
-        })
+        .map(|r| r.unwrap_or_else(|| Err(StorageError::Config("a script lost its answer".into()))))
         .collect())
 }
 
@@ -205,10 +282,6 @@ async fn pipelined<T: redis::FromRedisValue>(
 pub struct Transition<'a> {
     /// The record's hash key.
     pub key: &'a str,
-    /// The index the record is listed in (used when creating).
-    pub index: &'a str,
-    /// The record's index member (used when creating).
-    pub index_member: &'a str,
     /// The new status.
     pub to: &'a str,
     /// Statuses the record may be in; empty means "create: must not exist".
@@ -219,7 +292,7 @@ pub struct Transition<'a> {
     pub fields: &'a [(&'a str, String)],
     /// The event appended to `stream` when the change is applied.
     pub event: &'a StreamEvent,
-    /// The stream.
+    /// The stream (in the record's hash slot).
     pub stream: &'a str,
 }
 
@@ -245,27 +318,36 @@ pub enum TransitionOutcome {
 
 /// Applies a guarded transition atomically (see the module docs).
 pub async fn transition(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     t: &Transition<'_>,
 ) -> Result<TransitionOutcome, StorageError> {
-    let (code, current): (i64, String) = transition_invocation(t).invoke_async(conn).await?;
-    Ok(outcome(code, current))
+    let mut results = transition_many(conn, std::slice::from_ref(t)).await?;
+    results
+        .pop()
+        .unwrap_or_else(|| Err(StorageError::Config("a transition lost its answer".into())))
 }
 
-/// Applies many transitions in one round trip, in order; each has its own
-/// result.
+/// Applies many transitions at once (one round trip per hash slot, sent
+/// together), each in order within its slot; each has its own result.
 pub async fn transition_many(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     ts: &[Transition<'_>],
 ) -> Result<Vec<Result<TransitionOutcome, StorageError>>, StorageError> {
     if ts.is_empty() {
         return Ok(Vec::new());
     }
-    let invocations: Vec<_> = ts.iter().map(transition_invocation).collect();
-    let results = pipelined(conn, transition_script(), &invocations).await?;
+    let keys: Vec<&str> = ts.iter().map(|t| t.key).collect();
+    let results = by_slot(conn, &keys, |conn, which| {
+        let picked: Vec<_> = which
+            .iter()
+            .map(|i| transition_invocation(&ts[*i]))
+            .collect();
+        async move { pipelined::<(i64, String)>(conn, transition_script(), &picked).await }
+    })
+    .await?;
     Ok(results
         .into_iter()
-        .map(|r| r.map(|(code, current): (i64, String)| outcome(code, current)))
+        .map(|r| r.map(|(code, current)| outcome(code, current)))
         .collect())
 }
 
@@ -274,14 +356,12 @@ fn transition_script() -> &'static Script {
     SCRIPT.get_or_init(|| Script::new(TRANSITION_LUA))
 }
 
-fn transition_invocation<'a>(t: &Transition<'a>) -> redis::ScriptInvocation<'static> {
+fn transition_invocation(t: &Transition<'_>) -> redis::ScriptInvocation<'static> {
     let mut inv = transition_script().key(t.key);
-    inv.key(t.index)
-        .key(t.stream)
+    inv.key(t.stream)
         .arg(t.to)
         .arg(t.from.join(","))
         .arg(t.updated_at)
-        .arg(t.index_member)
         .arg(&t.event.event_id)
         .arg(&t.event.kind)
         .arg(&t.event.data);
@@ -300,25 +380,26 @@ fn outcome(code: i64, current: String) -> TransitionOutcome {
     }
 }
 
+fn without_ranks(mut map: HashMap<String, String>) -> HashMap<String, String> {
+    map.retain(|k, _| !k.starts_with("_r_"));
+    map
+}
+
 /// Reads one record; `None` if it does not exist. Rank bookkeeping fields
 /// are removed.
 pub async fn get(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     key: &str,
 ) -> Result<Option<HashMap<String, String>>, StorageError> {
-    let mut map: HashMap<String, String> = redis::cmd("HGETALL").arg(key).query_async(conn).await?;
-    if map.is_empty() {
-        return Ok(None);
-    }
-    map.retain(|k, _| !k.starts_with("_r_"));
-    Ok(Some(map))
+    let map: HashMap<String, String> = redis::cmd("HGETALL").arg(key).query_async(conn).await?;
+    Ok((!map.is_empty()).then(|| without_ranks(map)))
 }
 
 /// One page of the records listed in `index`, after `cursor`. `key_of` maps
 /// an index member to the record's hash key; members whose hash is gone are
 /// skipped.
 pub async fn list(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     index: &str,
     cursor: Option<&str>,
     limit: u32,
@@ -339,29 +420,43 @@ pub async fn list(
         .await?;
     let has_more = members.len() > limit as usize;
     let members = &members[..members.len().min(limit as usize)];
-    let mut pipe = redis::pipe();
-    for m in members {
-        pipe.cmd("HGETALL").arg(key_of(m));
-    }
-    let rows: Vec<HashMap<String, String>> = if members.is_empty() {
-        Vec::new()
-    } else {
-        pipe.query_async(conn).await?
-    };
-    let items = rows
-        .into_iter()
-        .filter(|r| !r.is_empty())
-        .map(|mut r| {
-            r.retain(|k, _| !k.starts_with("_r_"));
-            r
-        })
-        .collect();
+    let keys: Vec<String> = members.iter().map(|m| key_of(m)).collect();
+    let key_refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let rows = by_slot(conn, &key_refs, |mut conn, which| {
+        let mut pipe = redis::pipe();
+        for i in &which {
+            pipe.cmd("HGETALL").arg(&keys[*i]);
+        }
+        async move {
+            let rows: Vec<HashMap<String, String>> = pipe.query_async(&mut conn).await?;
+            Ok(rows)
+        }
+    })
+    .await?;
     Ok(Page {
-        items,
+        items: rows
+            .into_iter()
+            .filter(|r| !r.is_empty())
+            .map(without_ranks)
+            .collect(),
         next_cursor: if has_more {
             members.last().cloned()
         } else {
             None
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::slot_of;
+
+    #[test]
+    fn slots_follow_redis_hash_tags() {
+        assert_eq!(slot_of("kukka:{p3}:view:0-1"), "p3");
+        assert_eq!(slot_of("kukka:{p3}:events"), "p3");
+        assert_eq!(slot_of("kukka:views"), "kukka:views");
+        assert_eq!(slot_of("a{}b{c}"), "a{}b{c}", "an empty tag is no tag");
+        assert_eq!(slot_of("a{b"), "a{b");
+    }
 }

@@ -5,9 +5,12 @@
 
 use std::sync::Arc;
 
-use kukka_storage::views::TransitionOutcome;
+use kukka_storage::redis_conn::RedisConn;
+use kukka_storage::{
+    bus::{Partitions, Replicated},
+    views::TransitionOutcome,
+};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use redis::aio::ConnectionManager;
 use serde_json::Value;
 
 use super::{
@@ -28,10 +31,13 @@ use crate::{
 /// Short name of the desk actor on its node.
 pub const DELIVERY_DESK: &str = "delivery-desk";
 
-/// The desk's Redis connection.
+/// The desk's Redis connection, the stream's partitions, and how many
+/// replicas a change must reach before the desk answers.
 #[derive(Clone)]
 pub struct Deliveries {
-    conn: ConnectionManager,
+    conn: RedisConn,
+    partitions: Partitions,
+    replicated: Replicated,
 }
 
 impl std::fmt::Debug for Deliveries {
@@ -42,8 +48,12 @@ impl std::fmt::Debug for Deliveries {
 
 impl Deliveries {
     /// Deliveries kept in the Redis behind `conn`.
-    pub fn new(conn: ConnectionManager) -> Self {
-        Self { conn }
+    pub fn new(conn: RedisConn, partitions: Partitions, replicated: Replicated) -> Self {
+        Self {
+            conn,
+            partitions,
+            replicated,
+        }
     }
 
     /// The owner's `POST /deliveries`.
@@ -56,10 +66,12 @@ impl Deliveries {
                 message: "must be DeliveryStarted or Delivered".into(),
             })?;
         let mut conn = self.conn.clone();
-        match change(&mut conn, &req.correlation_id, req.order_id, to, None).await? {
+        let p = self.partitions;
+        match change(&mut conn, p, &req.correlation_id, req.order_id, to, None).await? {
             TransitionOutcome::Applied | TransitionOutcome::Unchanged { .. } => {
                 tracing::info!(status = to.as_str(), "delivery updated by the owner");
-                let key = delivery_key(&req.order_id.to_string());
+                let key = delivery_key(p, &req.order_id.to_string());
+                self.replicated.wait_for(&mut conn, &key).await?;
                 kukka_storage::views::get(&mut conn, &key)
                     .await?
                     .as_ref()
@@ -86,10 +98,12 @@ impl Deliveries {
     pub async fn reserve_cancel(&self, req: ByOrder) -> Reply<()> {
         let mut conn = self.conn.clone();
         let to = DeliveryStatus::DeliveryCancelled;
-        let (cid, oid) = (&req.correlation_id, req.order_id);
-        match change(&mut conn, cid, oid, to, None).await? {
+        let (cid, oid, p) = (&req.correlation_id, req.order_id, self.partitions);
+        match change(&mut conn, p, cid, oid, to, None).await? {
             TransitionOutcome::Applied | TransitionOutcome::Unchanged { .. } => {
                 tracing::info!("delivery cancelled for a customer's cancel");
+                let key = delivery_key(p, &oid.to_string());
+                self.replicated.wait_for(&mut conn, &key).await?;
                 Ok(())
             }
             TransitionOutcome::Illegal { current } => Err(ServiceError::Conflict {
@@ -99,7 +113,9 @@ impl Deliveries {
                 // The paid order has not reached delivery yet: record the
                 // delivery as cancelled so the late `OrderPlaced` creates
                 // nothing.
-                change(&mut conn, cid, oid, to, Some(&clock::now())).await?;
+                change(&mut conn, p, cid, oid, to, Some(&clock::now())).await?;
+                let key = delivery_key(p, &oid.to_string());
+                self.replicated.wait_for(&mut conn, &key).await?;
                 tracing::info!("delivery recorded as cancelled before it was requested");
                 Ok(())
             }

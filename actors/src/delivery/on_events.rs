@@ -4,8 +4,8 @@
 //! round trip (each change is still its own atomic script, in stream
 //! order).
 
-use kukka_storage::views::TransitionOutcome;
-use redis::aio::ConnectionManager;
+use kukka_storage::redis_conn::RedisConn;
+use kukka_storage::{bus::Partitions, views::TransitionOutcome};
 
 use super::{
     model::DeliveryStatus,
@@ -22,7 +22,10 @@ pub const CONSUMER_GROUP: &str = "delivery";
 
 /// Consumes order and payment events into deliveries.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct DeliveryHandler;
+pub struct DeliveryHandler {
+    /// The event stream's partitions (they name the delivery keys).
+    pub partitions: Partitions,
+}
 
 /// The change an event asks for: the new status, and the creation time when
 /// it creates the delivery.
@@ -39,7 +42,8 @@ fn wanted(event: &Envelope) -> Option<(DeliveryStatus, Option<&str>)> {
 /// What happened, logged with the event's correlation id; the follow-up
 /// when the refund overtook the order.
 async fn settle(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
+    partitions: Partitions,
     event: &Envelope,
     to: DeliveryStatus,
     outcome: TransitionOutcome,
@@ -54,8 +58,9 @@ async fn settle(
             // record the delivery as cancelled; the late `OrderPlaced` then
             // finds it and changes nothing. If the order's delivery was
             // created meanwhile (later in the same batch), move it instead.
-            let created = match change(conn, cid, oid, to, Some(&event.occurred_at)).await? {
-                TransitionOutcome::Unchanged { .. } => change(conn, cid, oid, to, None).await?,
+            let p = partitions;
+            let created = match change(conn, p, cid, oid, to, Some(&event.occurred_at)).await? {
+                TransitionOutcome::Unchanged { .. } => change(conn, p, cid, oid, to, None).await?,
                 other => other,
             };
             tracing::info!(correlation_id = %cid, order_id = %oid, ?created, "refund arrived before the order; delivery recorded as cancelled");
@@ -73,24 +78,22 @@ impl EventHandler for DeliveryHandler {
         matches!(kind, EventKind::OrderPlaced | EventKind::PaymentCancelled)
     }
 
-    async fn apply(
-        &self,
-        conn: &mut ConnectionManager,
-        event: Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn apply(&self, conn: &mut RedisConn, event: Envelope) -> Result<(), HandlerError> {
         let mut results = self.apply_batch(conn, vec![event]).await;
         results.pop().unwrap_or(Ok(()))
     }
 
     async fn apply_batch(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConn,
         events: Vec<Envelope>,
     ) -> Vec<Result<(), HandlerError>> {
         let changes: Vec<Option<Change>> = events
             .iter()
             .map(|e| {
-                wanted(e).map(|(to, create)| Change::new(&e.correlation_id, e.order_id, to, create))
+                wanted(e).map(|(to, create)| {
+                    Change::new(self.partitions, &e.correlation_id, e.order_id, to, create)
+                })
             })
             .collect();
         let sent: Vec<Change> = changes.iter().flatten().cloned().collect();
@@ -107,7 +110,7 @@ impl EventHandler for DeliveryHandler {
         for (event, change) in events.iter().zip(&changes) {
             let result = match (change, wanted(event)) {
                 (Some(_), Some((to, _))) => match outcomes.next() {
-                    Some(Ok(outcome)) => settle(conn, event, to, outcome).await,
+                    Some(Ok(outcome)) => settle(conn, self.partitions, event, to, outcome).await,
                     Some(Err(e)) => Err(HandlerError::Retry(e.to_string())),
                     None => Err(HandlerError::Retry("no answer for this change".into())),
                 },

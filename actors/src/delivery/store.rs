@@ -4,18 +4,21 @@
 //! A delivery is a hash ([`delivery_key`]) listed in [`DELIVERY_INDEX`]. A
 //! change is one Lua script (`kukka_storage::views::transition`) that checks
 //! the current status against [`DeliveryStatus::allowed_from`], writes the
-//! new one and appends the `DeliveryChanged` event to the stream in the same
-//! step, so a delivery's state and its event never disagree.
+//! new one and appends the `DeliveryChanged` event to the order's partition
+//! of the stream in the same step, so a delivery's state and its event never
+//! disagree. The hash carries the partition's hash tag, so the script keeps
+//! to one slot on a Redis Cluster; a new delivery is then listed in the
+//! index by a separate command.
 
 use std::collections::HashMap;
 
 use kukka_storage::{
-    bus::EVENTS_STREAM,
+    bus::Partitions,
     outbox::StreamEvent,
+    redis_conn::RedisConn,
     views::{self, Transition, TransitionOutcome},
     StorageError,
 };
-use redis::aio::ConnectionManager;
 use serde_json::{json, Value};
 
 use super::model::DeliveryStatus;
@@ -25,14 +28,17 @@ use crate::{
     views::keys::{index_member, text},
 };
 
-/// Key prefix of a delivery's hash (`kukka:delivery:<order id>`).
-pub const DELIVERY_KEY_PREFIX: &str = "kukka:delivery:";
+/// What follows a delivery's partition tag (`kukka:{p<N>}:delivery:<id>`).
+pub const DELIVERY_KEY_INFIX: &str = ":delivery:";
 /// Index of every delivery, by creation time.
 pub const DELIVERY_INDEX: &str = "kukka:deliveries";
 
 /// Hash key of an order's delivery.
-pub fn delivery_key(order_id: &str) -> String {
-    format!("{DELIVERY_KEY_PREFIX}{order_id}")
+pub fn delivery_key(partitions: Partitions, order_id: &str) -> String {
+    format!(
+        "kukka:{}{DELIVERY_KEY_INFIX}{order_id}",
+        partitions.of(order_id).tag()
+    )
 }
 
 /// A delivery hash as the contract's JSON.
@@ -51,7 +57,8 @@ pub fn delivery_json(map: &HashMap<String, String>) -> Option<Value> {
 #[derive(Clone, Debug)]
 pub struct Change {
     key: String,
-    member: String,
+    stream: String,
+    member: Option<String>,
     to: DeliveryStatus,
     from: Vec<&'static str>,
     fields: Vec<(&'static str, String)>,
@@ -64,6 +71,7 @@ impl Change {
     /// statuses; with `create`, creates it in status `to` instead (if it
     /// does not exist yet), stamped with that creation time.
     pub fn new(
+        partitions: Partitions,
         correlation_id: &str,
         order_id: OrderId,
         to: DeliveryStatus,
@@ -75,23 +83,25 @@ impl Change {
             EventBody::DeliveryChanged { status: to },
         );
         let id = order_id.to_string();
-        let created_at = create.unwrap_or_default();
-        let (from, fields) = match create {
-            Some(_) => (
+        let (from, fields, member) = match create {
+            Some(created_at) => (
                 Vec::new(),
                 vec![
                     ("orderId", id.clone()),
                     ("createdAt", created_at.to_string()),
                 ],
+                Some(index_member(created_at, &id)),
             ),
             None => (
                 to.allowed_from().iter().map(|s| s.as_str()).collect(),
                 Vec::new(),
+                None,
             ),
         };
         Self {
-            key: delivery_key(&id),
-            member: index_member(created_at, &id),
+            key: delivery_key(partitions, &id),
+            stream: partitions.of(&id).stream(),
+            member,
             to,
             from,
             fields,
@@ -103,35 +113,65 @@ impl Change {
     fn transition(&self) -> Transition<'_> {
         Transition {
             key: &self.key,
-            index: DELIVERY_INDEX,
-            index_member: &self.member,
             to: self.to.as_str(),
             from: &self.from,
             updated_at: &self.updated_at,
             fields: &self.fields,
             event: &self.event,
-            stream: EVENTS_STREAM,
+            stream: &self.stream,
         }
     }
 }
 
 /// Applies one change (see [`Change::new`]).
 pub async fn change(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
+    partitions: Partitions,
     correlation_id: &str,
     order_id: OrderId,
     to: DeliveryStatus,
     create: Option<&str>,
 ) -> Result<TransitionOutcome, StorageError> {
-    let c = Change::new(correlation_id, order_id, to, create);
-    views::transition(conn, &c.transition()).await
+    let c = Change::new(partitions, correlation_id, order_id, to, create);
+    let mut results = change_many(conn, std::slice::from_ref(&c)).await?;
+    results
+        .pop()
+        .unwrap_or_else(|| Err(StorageError::Config("a change lost its answer".into())))
 }
 
-/// Applies many changes in one round trip, in order; one result each.
+/// Applies many changes at once, in order within each partition; one result
+/// each. Deliveries created are listed in the index afterwards.
 pub async fn change_many(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     changes: &[Change],
 ) -> Result<Vec<Result<TransitionOutcome, StorageError>>, StorageError> {
     let ts: Vec<_> = changes.iter().map(Change::transition).collect();
-    views::transition_many(conn, &ts).await
+    let results = views::transition_many(conn, &ts).await?;
+    let mut listed: Vec<String> = Vec::new();
+    for (c, r) in changes.iter().zip(&results) {
+        let Some(member) = &c.member else { continue };
+        match r {
+            Ok(TransitionOutcome::Applied) => listed.push(member.clone()),
+            // It existed already: it may have been created by an attempt
+            // that died before listing it. Listing again is harmless, under
+            // the member its own creation time gives.
+            Ok(TransitionOutcome::Unchanged { .. }) => {
+                let created_at: Option<String> = redis::cmd("HGET")
+                    .arg(&c.key)
+                    .arg("createdAt")
+                    .query_async(conn)
+                    .await?;
+                if let (Some(at), Some(id)) = (created_at, member.rsplit_once('|')) {
+                    listed.push(index_member(&at, id.1));
+                }
+            }
+            _ => {}
+        }
+    }
+    let entries: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|m| (DELIVERY_INDEX, m.as_str()))
+        .collect();
+    views::list_in(conn, &entries).await?;
+    Ok(results)
 }

@@ -19,7 +19,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorMessage;
 use serde::{Deserialize, Serialize};
 
-use super::breaker::{Breaker, BreakerConfig, Permit, State, Transition};
+use super::breaker::{Breaker, BreakerConfig, Permit, Transition};
 use crate::{
     payment::{
         messages::{ChargeRequest, PaymentMsg},
@@ -53,10 +53,10 @@ pub struct BulkheadConfig {
 pub enum CallEnd {
     /// Payment confirmed (or answered a business error) after this long.
     Answered(Duration),
-    /// Timed out or payment unreachable.
-    Failed,
-    /// The task ended without an outcome.
-    Cancelled,
+    /// Timed out or payment unreachable, after this long.
+    Failed(Duration),
+    /// The task ended without an outcome, after this long.
+    Cancelled(Duration),
 }
 
 /// A snapshot for status pages.
@@ -132,6 +132,7 @@ pub struct BulkheadState {
 struct Reporter {
     bulkhead: ActorRef<BulkheadMsg>,
     permit: Option<Permit>,
+    started: Instant,
 }
 
 impl Reporter {
@@ -145,20 +146,11 @@ impl Reporter {
 impl Drop for Reporter {
     fn drop(&mut self) {
         if let Some(p) = self.permit.take() {
-            let _ = self
-                .bulkhead
-                .cast(BulkheadMsg::Finished(p, CallEnd::Cancelled));
+            let _ = self.bulkhead.cast(BulkheadMsg::Finished(
+                p,
+                CallEnd::Cancelled(self.started.elapsed()),
+            ));
         }
-    }
-}
-
-fn publish_state(state: State) {
-    for s in [State::Closed, State::Open, State::HalfOpen] {
-        metrics::set(
-            "kukka_payment_breaker_state",
-            &[("state", s.as_str())],
-            if s == state { 1.0 } else { 0.0 },
-        );
     }
 }
 
@@ -170,11 +162,8 @@ impl BulkheadState {
                 to = t.to.as_str(),
                 "payment circuit breaker changed state"
             );
-            metrics::inc(
-                "kukka_payment_breaker_transitions_total",
-                &[("from", t.from.as_str()), ("to", t.to.as_str())],
-            );
-            publish_state(t.to);
+            metrics::breaker_transition(t.from.as_str(), t.to.as_str());
+            metrics::breaker_state(t.to.as_str());
             self.last_transition_at = Some(crate::runtime::clock::now());
         }
     }
@@ -186,7 +175,7 @@ impl BulkheadState {
         reply: RpcReplyPort<Result<Payment, ChargeError>>,
     ) {
         self.rejected += 1;
-        metrics::inc("kukka_payment_calls_rejected_total", &[("reason", reason)]);
+        metrics::payment_rejected(reason);
         let secs = retry_after.as_secs_f64().ceil().max(1.0) as u32;
         let message = match reason {
             "circuit_open" => "payment is failing; calls are paused",
@@ -211,7 +200,7 @@ impl Actor for Bulkhead {
         _myself: ActorRef<Self::Msg>,
         BulkheadArgs { config, ns }: BulkheadArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
-        publish_state(State::Closed);
+        metrics::order_node_started();
         Ok(BulkheadState {
             breaker: Breaker::new(config.breaker, Instant::now()),
             config,
@@ -245,20 +234,21 @@ impl Actor for Bulkhead {
                     }
                 };
                 state.in_flight += 1;
-                metrics::set("kukka_payment_calls_in_flight", &[], state.in_flight as f64);
+                metrics::payment_in_flight(state.in_flight);
                 let timeout = state.config.call_timeout;
                 let ns = state.ns.clone();
+                let started = Instant::now();
                 let reporter = Reporter {
                     bulkhead: myself.clone(),
                     permit: Some(permit),
+                    started,
                 };
                 tokio::spawn(async move {
-                    let started = Instant::now();
                     let result = call_payment(&ns, req, timeout).await;
                     let end = match &result {
                         Err(ChargeError::Refused(_))
                         | Err(ChargeError::Failed(ServiceError::PaymentUnavailable { .. })) => {
-                            CallEnd::Failed
+                            CallEnd::Failed(started.elapsed())
                         }
                         _ => CallEnd::Answered(started.elapsed()),
                     };
@@ -268,20 +258,18 @@ impl Actor for Bulkhead {
             }
             BulkheadMsg::Finished(permit, end) => {
                 state.in_flight = state.in_flight.saturating_sub(1);
-                metrics::set("kukka_payment_calls_in_flight", &[], state.in_flight as f64);
+                metrics::payment_in_flight(state.in_flight);
                 let t = match end {
                     CallEnd::Answered(took) => {
-                        metrics::inc("kukka_payment_calls_total", &[("outcome", "answered")]);
-                        metrics::add("kukka_payment_call_seconds_sum", &[], took.as_secs_f64());
-                        metrics::inc("kukka_payment_call_seconds_count", &[]);
+                        metrics::payment_call("answered", took);
                         state.breaker.on_success(permit, took, now)
                     }
-                    CallEnd::Failed => {
-                        metrics::inc("kukka_payment_calls_total", &[("outcome", "failed")]);
+                    CallEnd::Failed(took) => {
+                        metrics::payment_call("failed", took);
                         state.breaker.on_failure(permit, now)
                     }
-                    CallEnd::Cancelled => {
-                        metrics::inc("kukka_payment_calls_total", &[("outcome", "cancelled")]);
+                    CallEnd::Cancelled(took) => {
+                        metrics::payment_call("cancelled", took);
                         state.breaker.on_cancelled(permit);
                         None
                     }

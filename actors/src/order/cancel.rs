@@ -66,11 +66,13 @@ impl Orders {
         let seq = self.seq_of(q.order_id).ok_or_else(not_found)?;
         let now = clock::now();
         let (correlation_id, order_id) = (q.correlation_id.clone(), q.order_id);
+        let traceparent = q.traceparent.clone();
         let outcome = self
             .repo
             .update(seq, move |mut order| {
                 let events = if order.cancel(&now)? {
-                    let e = Envelope::new(&correlation_id, order_id, EventBody::OrderCancelled);
+                    let e = Envelope::new(&correlation_id, order_id, EventBody::OrderCancelled)
+                        .with_traceparent(traceparent.clone());
                     vec![e.to_stream_event()]
                 } else {
                     Vec::new()

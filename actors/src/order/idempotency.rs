@@ -213,8 +213,7 @@ impl Actor for IdempotencySweeper {
         orders: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let (removed, kept) = orders.sweep_idempotency_keys().await?;
-        metrics::add("kukka_idempotency_keys_expired_total", &[], removed as f64);
-        metrics::set("kukka_idempotency_keys", &[], kept as f64);
+        metrics::idempotency_swept(removed, kept);
         if removed > 0 {
             tracing::info!(removed, kept, "expired idempotency keys removed");
         }

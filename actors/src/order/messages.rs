@@ -39,6 +39,10 @@ pub struct PlaceOrder {
     /// Whose key it is.
     #[serde(default)]
     pub key_scope: KeyScope,
+    /// The W3C `traceparent` of the request, if it had a valid one (it is
+    /// carried into the events the request causes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// A request about one order (also sent to payment and delivery).
@@ -54,6 +58,10 @@ pub struct ByOrder {
     /// `None`: the owner, or the system itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub customer: Option<CustomerId>,
+    /// The W3C `traceparent` of the request, if it had a valid one (it is
+    /// carried into the events the request causes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// Messages of an order shard.

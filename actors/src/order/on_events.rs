@@ -6,7 +6,7 @@
 //! cancelling the order ([`super::cancel`]). Each order shard reads the
 //! stream in its own consumer group, [`consumer_group`].
 
-use redis::aio::ConnectionManager;
+use kukka_storage::redis_conn::RedisConn;
 
 use super::{messages::ByOrder, shard::Orders};
 use crate::{
@@ -31,11 +31,7 @@ impl EventHandler for Orders {
         kind == EventKind::DeliveryCancelled
     }
 
-    async fn apply(
-        &self,
-        _conn: &mut ConnectionManager,
-        event: Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn apply(&self, _conn: &mut RedisConn, event: Envelope) -> Result<(), HandlerError> {
         let EventBody::DeliveryChanged {
             status: DeliveryStatus::DeliveryCancelled,
         } = event.body
@@ -49,6 +45,7 @@ impl EventHandler for Orders {
             correlation_id: event.correlation_id.clone(),
             order_id: event.order_id,
             customer: None,
+            traceparent: event.traceparent.clone(),
         };
         match self.cancel_locally(&q).await {
             // Not ours, already cancelled, or never established: nothing to do.

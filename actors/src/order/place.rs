@@ -80,11 +80,12 @@ impl Orders {
             correlation_id: req.correlation_id.clone(),
             order_id: id,
             amount: req.order.price,
+            traceparent: req.traceparent.clone(),
         };
         let payment = match self.charge(charge).await {
             Ok(payment) => payment,
             Err(ChargeError::Refused(e)) => {
-                metrics::inc("kukka_orders_total", &[("status", "Refused")]);
+                metrics::order("Refused");
                 return Err(e);
             }
             Err(ChargeError::Failed(e)) => {
@@ -99,14 +100,15 @@ impl Orders {
             &req.correlation_id,
             id,
             EventBody::order_placed(&order, &payment.id),
-        );
+        )
+        .with_traceparent(req.traceparent.clone());
         match self
             .repo
             .insert(seq, idem_key.as_deref(), &order, &[event.to_stream_event()])
             .await?
         {
             Inserted::New => {
-                metrics::inc("kukka_orders_total", &[("status", "Ordered")]);
+                metrics::order("Ordered");
                 tracing::info!("order placed");
                 Ok(order)
             }
@@ -136,11 +138,12 @@ impl Orders {
         let id = self.order_id(seq);
         let order = Order::rejected(id, req.order.clone().into_line(), reason.clone(), now)
             .by(req.customer);
-        let event = Envelope::new(&req.correlation_id, id, EventBody::OrderRejected { reason });
+        let event = Envelope::new(&req.correlation_id, id, EventBody::OrderRejected { reason })
+            .with_traceparent(req.traceparent.clone());
         self.repo
             .insert(seq, None, &order, &[event.to_stream_event()])
             .await?;
-        metrics::inc("kukka_orders_total", &[("status", "Rejected")]);
+        metrics::order("Rejected");
         Ok(())
     }
 
@@ -183,7 +186,8 @@ impl Orders {
             &q.correlation_id,
             q.order_id,
             EventBody::OrderRejected { reason },
-        );
+        )
+        .with_traceparent(q.traceparent.clone());
         match self
             .repo
             .insert(seq, None, &fence, &[event.to_stream_event()])

@@ -27,6 +27,10 @@ pub struct ChargeRequest {
     pub order_id: OrderId,
     /// The amount in won.
     pub amount: u64,
+    /// The W3C `traceparent` of the request, if it had a valid one (it is
+    /// carried into the events the request causes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// Messages of a payment shard.

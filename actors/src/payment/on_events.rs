@@ -3,7 +3,7 @@
 //! established. Each payment shard reads the stream in its own consumer
 //! group, [`consumer_group`], and acts on the orders it charged.
 
-use redis::aio::ConnectionManager;
+use kukka_storage::redis_conn::RedisConn;
 
 use super::shard::Payments;
 use crate::{
@@ -27,15 +27,15 @@ impl EventHandler for Payments {
         )
     }
 
-    async fn apply(
-        &self,
-        _conn: &mut ConnectionManager,
-        event: Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn apply(&self, _conn: &mut RedisConn, event: Envelope) -> Result<(), HandlerError> {
         match event.body {
             EventBody::OrderCancelled | EventBody::OrderRejected { .. } => {
-                self.cancel_for_order(&event.correlation_id, event.order_id)
-                    .await?
+                self.cancel_for_order(
+                    &event.correlation_id,
+                    event.traceparent.as_deref(),
+                    event.order_id,
+                )
+                .await?
             }
             EventBody::OrderPlaced { .. } => self.settle(event.order_id)?,
             _ => {}

@@ -74,6 +74,7 @@ impl Payments {
                 correlation_id: marker.correlation_id.clone(),
                 order_id,
                 customer: None,
+                traceparent: None,
             };
             match rpc(
                 &owner,
@@ -83,17 +84,18 @@ impl Payments {
             .await
             {
                 Ok(OrderStatus::Ordered) | Ok(OrderStatus::OrderCancelled) => {
+                    metrics::reconciled("settled");
                     let _ = self.settle(order_id);
                 }
                 Ok(OrderStatus::Rejected) => {
                     tracing::warn!(%order_id, correlation_id = %marker.correlation_id, "charge without an established order; voiding");
                     if self
-                        .cancel_for_order(&marker.correlation_id, order_id)
+                        .cancel_for_order(&marker.correlation_id, None, order_id)
                         .await
                         .is_ok()
                     {
                         voided += 1;
-                        metrics::inc("kukka_payments_reconciled_total", &[("outcome", "voided")]);
+                        metrics::reconciled("voided");
                     }
                 }
                 Err(e) => tracing::debug!(%order_id, error = %e, "cannot reconcile yet"),

@@ -105,7 +105,8 @@ impl Payments {
                 payment_id: id,
                 amount: req.amount,
             },
-        );
+        )
+        .with_traceparent(req.traceparent.clone());
         let (repo, unsettled) = (self.repo.clone(), self.unsettled.1);
         let (bytes, events) = (encode(&payment), [event.to_stream_event()]);
         let inserted = self
@@ -122,7 +123,7 @@ impl Payments {
             .await?;
         match inserted {
             Inserted::New => {
-                metrics::inc("kukka_payments_total", &[("status", "PaymentConfirmed")]);
+                metrics::payment("PaymentConfirmed");
                 tracing::info!(amount = req.amount, "payment confirmed");
                 Ok(payment)
             }
@@ -154,10 +155,12 @@ impl Payments {
     pub async fn cancel_for_order(
         &self,
         correlation_id: &str,
+        traceparent: Option<&str>,
         order_id: OrderId,
     ) -> Result<(), StorageError> {
         let (repo, unsettled) = (self.repo.clone(), self.unsettled.1);
         let correlation_id = correlation_id.to_string();
+        let traceparent = traceparent.map(str::to_string);
         let now = clock::now();
         let cancelled = self
             .repo
@@ -178,7 +181,9 @@ impl Payments {
                         let body = EventBody::PaymentCancelled {
                             payment_id: p.id.clone(),
                         };
-                        vec![Envelope::new(&correlation_id, order_id, body).to_stream_event()]
+                        vec![Envelope::new(&correlation_id, order_id, body)
+                            .with_traceparent(traceparent.clone())
+                            .to_stream_event()]
                     } else {
                         Vec::new()
                     };
@@ -191,7 +196,10 @@ impl Payments {
             })
             .await?;
         match cancelled {
-            Some(payment_id) => tracing::info!(%payment_id, "payment cancelled"),
+            Some(payment_id) => {
+                metrics::payment("PaymentCancelled");
+                tracing::info!(%payment_id, "payment cancelled");
+            }
             None => tracing::info!("no charge yet; order fenced against late charges"),
         }
         Ok(())
@@ -230,6 +238,7 @@ impl Actor for PaymentShard {
         args: PaymentShardArgs,
     ) -> Result<Self::State, ActorProcessingErr> {
         let p = &args.payments;
+        metrics::payment_node_started();
         p.ns.join(
             &myself.get_cell(),
             &[PAYMENT_SHARDS.to_string(), payment_shard(p.shard)],
@@ -291,6 +300,7 @@ mod tests {
             correlation_id: "c".into(),
             order_id: order(seq),
             amount: 100,
+            traceparent: None,
         }
     }
 
@@ -318,13 +328,14 @@ mod tests {
 
         // A rejected order voids its charge and clears the marker.
         p.charge(charge(2)).await.expect("charge");
-        p.cancel_for_order("c", order(2)).await.expect("void");
+        p.cancel_for_order("c", None, order(2)).await.expect("void");
         assert!(!p.unsettled.0.contains_key("0-2").expect("tree"));
         let voided = p
             .get(&ByOrder {
                 correlation_id: "c".into(),
                 order_id: order(2),
                 customer: None,
+                traceparent: None,
             })
             .expect("get");
         assert_eq!(voided.status, PaymentStatus::PaymentCancelled);
@@ -334,7 +345,9 @@ mod tests {
     async fn a_rejection_before_the_charge_fences_it_off() {
         let dir = tempfile::tempdir().expect("tempdir");
         let p = core(dir.path());
-        p.cancel_for_order("c", order(3)).await.expect("fence");
+        p.cancel_for_order("c", None, order(3))
+            .await
+            .expect("fence");
         let late = p.charge(charge(3)).await;
         assert!(
             matches!(late, Err(ServiceError::Conflict { .. })),

@@ -1,15 +1,26 @@
-//! A consumer-group reader of the event stream, generic over what it does
-//! with each event.
+//! A consumer-group member of the partitioned event stream, generic over
+//! what it does with each event.
 //!
-//! Per poll it reads a batch, hands the events its handler wants to
+//! [`StreamConsumer`] is one member of a consumer group (one per node and
+//! group). It announces itself in the group's membership hash every
+//! `heartbeat`, and the live members divide the partitions between them
+//! ([`membership`]): each partition is read by one member at a time, a
+//! member that joins takes its share, and the partitions of a member that
+//! stops (or whose heartbeat lapses) pass to the others within seconds, with
+//! the entries it left pending. The member reads its partitions with
+//! [`lane::Lane`] actors: one for all of them on a single Redis (one blocking
+//! read of several streams), one per partition on a Redis Cluster (a
+//! command keeps to one slot).
+//!
+//! Per poll a lane reads a batch, hands the events its handler wants to
 //! [`EventHandler::apply_batch`] at once (a handler that talks to Redis
 //! applies them in one round trip), and acknowledges only what was applied;
-//! the acknowledgement travels with the next read, in the same round trip. After a (re)start it first
-//! re-reads its own pending entries (events it had read but not acked when it
-//! died). Every `claim_every` it also claims entries that other consumers of
-//! the group left pending for longer than `claim_idle` (a dead replica's
-//! work). Handlers must be idempotent: an event can be delivered more than
-//! once.
+//! the acknowledgement travels with the next read, in the same round trip.
+//! After a (re)start it first re-reads its own pending entries (events it had
+//! read but not acked when it died). Every `claim_every` it also claims
+//! entries that other consumers of the group left pending for longer than
+//! `claim_idle`. Handlers must be idempotent: an event can be delivered more
+//! than once.
 //!
 //! Failures are typed ([`HandlerError`]): an event that cannot be decoded,
 //! has an unknown type, or that the handler finds invalid is poison and goes
@@ -23,19 +34,29 @@
 //! batches of 64 and handlers that take milliseconds, the default of 30 s
 //! leaves a wide margin.
 
+pub mod lane;
+pub mod membership;
+
 use std::{
+    collections::{BTreeMap, BTreeSet},
     future::Future,
     marker::PhantomData,
     sync::Arc,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-use kukka_storage::{bus, redis_conn};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use kukka_storage::{
+    bus::{self, Partition, Partitions},
+    redis_conn::{self, RedisConn},
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use ractor_cluster::RactorMessage;
-use redis::aio::ConnectionManager;
 use tracing::Instrument;
 
+use self::{
+    lane::{Lane, LaneArgs},
+    membership::Membership,
+};
 use crate::events::{Envelope, EventKind};
 
 /// Why a handler did not apply an event.
@@ -65,7 +86,7 @@ pub trait EventHandler: Send + Sync + 'static {
     /// Applies one event; must be idempotent.
     fn apply(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConn,
         event: Envelope,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
 
@@ -74,7 +95,7 @@ pub trait EventHandler: Send + Sync + 'static {
     /// handler overrides it to apply a batch in fewer round trips.
     fn apply_batch(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConn,
         events: Vec<Envelope>,
     ) -> impl Future<Output = Vec<Result<(), HandlerError>>> + Send {
         async move {
@@ -101,6 +122,10 @@ pub struct ConsumerConfig {
     pub claim_every: Duration,
     /// Deliveries before an entry is dead-lettered.
     pub max_deliveries: usize,
+    /// How often a member renews its membership and looks at the others.
+    pub heartbeat: Duration,
+    /// A member whose heartbeat is older than this is gone.
+    pub member_ttl: Duration,
 }
 
 impl Default for ConsumerConfig {
@@ -111,11 +136,13 @@ impl Default for ConsumerConfig {
             claim_idle: Duration::from_secs(30),
             claim_every: Duration::from_secs(5),
             max_deliveries: 5,
+            heartbeat: Duration::from_secs(1),
+            member_ttl: Duration::from_secs(5),
         }
     }
 }
 
-/// What a consumer is started with.
+/// What a group member is started with.
 pub struct ConsumerArgs<H> {
     /// What to do with each event.
     pub handler: Arc<H>,
@@ -123,21 +150,23 @@ pub struct ConsumerArgs<H> {
     pub redis_url: String,
     /// Consumer group.
     pub group: String,
-    /// This consumer's stable name within the group (survives restarts, so
+    /// This member's stable name within the group (survives restarts, so
     /// its own pending entries are found again).
     pub consumer: String,
-    /// Batch size, blocking, reclaiming and retries.
+    /// The stream's partitions.
+    pub partitions: Partitions,
+    /// Batch size, blocking, reclaiming, retries and membership timing.
     pub config: ConsumerConfig,
 }
 
-/// Messages of a consumer.
+/// Messages of a group member.
 #[derive(RactorMessage)]
 pub enum ConsumerMsg {
-    /// Read and apply the next batch.
-    Poll,
+    /// Renew membership and rebalance.
+    Heartbeat,
 }
 
-/// The consumer actor.
+/// A consumer-group member (see the module docs).
 #[derive(Debug)]
 pub struct StreamConsumer<H>(PhantomData<fn() -> H>);
 
@@ -147,15 +176,115 @@ impl<H> Default for StreamConsumer<H> {
     }
 }
 
-/// What the consumer keeps between polls: its connection, whether its own
-/// pending entries come first, and when it last looked for abandoned ones.
+/// What a member keeps: its connection, the membership, and its lanes by
+/// the partitions they read.
 pub struct ConsumerState<H> {
     args: ConsumerArgs<H>,
-    conn: Option<ConnectionManager>,
-    own_pending: bool,
-    last_claim: Instant,
-    /// Entries applied and not acknowledged yet (sent with the next read).
-    acks: Vec<String>,
+    conn: Option<RedisConn>,
+    membership: Membership,
+    owned: BTreeSet<Partition>,
+    lanes: BTreeMap<Vec<Partition>, ActorRef<lane::LaneMsg>>,
+}
+
+impl<H: EventHandler> ConsumerState<H> {
+    /// How the owned partitions are read together: all at once on a single
+    /// Redis, each alone on a cluster.
+    fn lane_sets(&self, cluster: bool) -> Vec<Vec<Partition>> {
+        let owned: Vec<Partition> = self.owned.iter().copied().collect();
+        if owned.is_empty() {
+            Vec::new()
+        } else if cluster {
+            owned.into_iter().map(|p| vec![p]).collect()
+        } else {
+            vec![owned]
+        }
+    }
+
+    async fn spawn_lane(
+        &mut self,
+        myself: &ActorRef<ConsumerMsg>,
+        partitions: Vec<Partition>,
+    ) -> Result<(), ActorProcessingErr> {
+        let a = &self.args;
+        let lane = LaneArgs {
+            handler: a.handler.clone(),
+            redis_url: a.redis_url.clone(),
+            group: a.group.clone(),
+            consumer: a.consumer.clone(),
+            streams: partitions.iter().map(|p| p.stream()).collect(),
+            config: a.config,
+        };
+        let (actor, _) =
+            Actor::spawn_linked(None, Lane::default(), lane, myself.get_cell()).await?;
+        self.lanes.insert(partitions, actor);
+        Ok(())
+    }
+
+    /// Renews membership; when the partitions this member owns change,
+    /// takes over what dead members left and restarts its lanes.
+    async fn rebalance(&mut self, myself: &ActorRef<ConsumerMsg>) -> Result<(), String> {
+        if self.conn.is_none() {
+            let timeout = self.args.config.block + Duration::from_secs(2);
+            let conn = redis_conn::connect(&self.args.redis_url, timeout)
+                .await
+                .map_err(|e| e.to_string())?;
+            self.conn = Some(conn);
+        }
+        let Some(conn) = self.conn.as_mut() else {
+            return Ok(());
+        };
+        let live = self
+            .membership
+            .renew(conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let owned: BTreeSet<Partition> =
+            membership::assign(self.args.partitions, &live, &self.args.consumer)
+                .into_iter()
+                .collect();
+        let cluster = conn.is_cluster();
+        if owned == self.owned && (owned.is_empty() || !self.lanes.is_empty()) {
+            return Ok(());
+        }
+        let gained: Vec<Partition> = owned.difference(&self.owned).copied().collect();
+        for p in &gained {
+            let stream = p.stream();
+            bus::ensure_group(conn, &stream, &self.args.group)
+                .await
+                .map_err(|e| e.to_string())?;
+            let moved =
+                bus::claim_from_dead(conn, &stream, &self.args.group, &self.args.consumer, &live)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            if moved > 0 {
+                tracing::info!(group = %self.args.group, partition = p.0, moved, "took over entries a gone member left pending");
+            }
+        }
+        tracing::info!(group = %self.args.group, members = live.len(), partitions = owned.len(), "partitions assigned");
+        self.owned = owned;
+        let wanted = self.lane_sets(cluster);
+        // Lanes that keep their partitions go on; the others stop, and are
+        // waited for: a lane acknowledges what it applied as it stops, and
+        // a new lane of the same member would otherwise read those entries
+        // as its own pending ones and apply them again.
+        let (keep, stop): (BTreeMap<_, _>, BTreeMap<_, _>) = std::mem::take(&mut self.lanes)
+            .into_iter()
+            .partition(|(set, _)| wanted.contains(set));
+        self.lanes = keep;
+        for (_, lane) in stop {
+            lane.stop_and_wait(Some("rebalanced".into()), Some(Duration::from_secs(10)))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        for set in wanted {
+            if !self.lanes.contains_key(&set) {
+                self.spawn_lane(myself, set)
+                    .await
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl<H: EventHandler> Actor for StreamConsumer<H> {
@@ -168,13 +297,14 @@ impl<H: EventHandler> Actor for StreamConsumer<H> {
         myself: ActorRef<Self::Msg>,
         args: ConsumerArgs<H>,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let _ = myself.cast(ConsumerMsg::Poll);
+        let _ = myself.cast(ConsumerMsg::Heartbeat);
+        super::metrics::consumer_started(&args.redis_url, &args.group, args.partitions);
         Ok(ConsumerState {
+            membership: Membership::new(&args.group, &args.consumer, args.config.member_ttl),
             args,
             conn: None,
-            own_pending: true,
-            last_claim: Instant::now(),
-            acks: Vec::new(),
+            owned: BTreeSet::new(),
+            lanes: BTreeMap::new(),
         })
     }
 
@@ -183,11 +313,9 @@ impl<H: EventHandler> Actor for StreamConsumer<H> {
         _myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        // What was applied is acknowledged now rather than redelivered after
-        // the restart (best effort: it is idempotent either way).
+        // Others take this member's partitions at once, not after its TTL.
         if let Some(conn) = state.conn.as_mut() {
-            let acks = std::mem::take(&mut state.acks);
-            let _ = bus::ack(conn, bus::EVENTS_STREAM, &state.args.group, &acks).await;
+            let _ = state.membership.leave(conn).await;
         }
         Ok(())
     }
@@ -198,172 +326,39 @@ impl<H: EventHandler> Actor for StreamConsumer<H> {
         _msg: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        match poll(state).await {
-            Ok(true) => {
-                let _ = myself.cast(ConsumerMsg::Poll);
-            }
-            Ok(false) => {
-                myself.send_after(Duration::from_millis(200), || ConsumerMsg::Poll);
-            }
-            Err(e) => {
-                tracing::warn!(group = %state.args.group, error = %e, "consumer poll failed; retrying");
-                state.conn = None;
-                // Unacknowledged entries stay pending and come back.
-                state.acks.clear();
-                myself.send_after(Duration::from_millis(500), || ConsumerMsg::Poll);
-            }
+        if let Err(e) = state.rebalance(&myself).await {
+            tracing::warn!(group = %state.args.group, error = %e, "membership heartbeat failed; retrying");
+            state.conn = None;
         }
+        myself.send_after(state.args.config.heartbeat, || ConsumerMsg::Heartbeat);
         Ok(())
     }
-}
 
-/// One round; `Ok(false)` asks for a short pause (a handler failed).
-async fn poll<H: EventHandler>(state: &mut ConsumerState<H>) -> Result<bool, String> {
-    let args = &state.args;
-    if state.conn.is_none() {
-        let timeout = args.config.block + Duration::from_secs(2);
-        let mut conn = redis_conn::connect(&args.redis_url, timeout)
-            .await
-            .map_err(|e| e.to_string())?;
-        bus::ensure_group(&mut conn, bus::EVENTS_STREAM, &args.group)
-            .await
-            .map_err(|e| e.to_string())?;
-        state.conn = Some(conn);
-    }
-    let Some(conn) = state.conn.as_mut() else {
-        return Ok(false);
-    };
-    let stream = bus::EVENTS_STREAM;
-    let acks = std::mem::take(&mut state.acks);
-    let acked_before = acks.len();
-    let entries = if state.own_pending {
-        let e = bus::read_group(
-            conn,
-            stream,
-            &args.group,
-            &args.consumer,
-            "0",
-            args.config.batch,
-            0,
-            &acks,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        if e.is_empty() {
-            state.own_pending = false;
-        }
-        e
-    } else if state.last_claim.elapsed() >= args.config.claim_every {
-        state.last_claim = Instant::now();
-        bus::ack(conn, stream, &args.group, &acks)
-            .await
-            .map_err(|e| e.to_string())?;
-        let claimed = bus::autoclaim(
-            conn,
-            stream,
-            &args.group,
-            &args.consumer,
-            args.config.claim_idle.as_millis() as u64,
-            args.config.batch,
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        if !claimed.is_empty() {
-            tracing::info!(group = %args.group, n = claimed.len(), "claimed entries left by another consumer");
-        }
-        claimed
-    } else {
-        bus::read_group(
-            conn,
-            stream,
-            &args.group,
-            &args.consumer,
-            ">",
-            args.config.batch,
-            args.config.block.as_millis() as u64,
-            &acks,
-        )
-        .await
-        .map_err(|e| e.to_string())?
-    };
-    if acked_before > 0 {
-        super::metrics::add(
-            "kukka_events_applied_total",
-            &[("group", &args.group)],
-            acked_before as f64,
-        );
-    }
-    // Sort the entries: skipped (acknowledged unread), poison, or to apply.
-    let mut failed: Vec<(bus::Delivered, HandlerError)> = Vec::new();
-    let mut to_apply: Vec<(bus::Delivered, Envelope)> = Vec::new();
-    for entry in entries {
-        let decoded = match &entry.event {
-            Ok(se) => match EventKind::parse(&se.kind) {
-                None => Err(HandlerError::Poison(format!(
-                    "unknown event type {}",
-                    se.kind
-                ))),
-                Some(kind) if !args.handler.wants(kind) => Ok(None),
-                Some(_) => Envelope::from_stream_event(se)
-                    .map(Some)
-                    .map_err(|e| HandlerError::Poison(format!("undecodable event: {e}"))),
-            },
-            Err(e) => Err(HandlerError::Poison(e.clone())),
-        };
-        match decoded {
-            Ok(None) => state.acks.push(entry.entry_id.clone()),
-            Ok(Some(env)) => to_apply.push((entry, env)),
-            Err(e) => failed.push((entry, e)),
-        }
-    }
-    if !to_apply.is_empty() {
-        let span = tracing::info_span!("apply_batch", group = %args.group, events = to_apply.len());
-        let (entries, events): (Vec<_>, Vec<_>) = to_apply.into_iter().unzip();
-        let results = args
-            .handler
-            .apply_batch(conn, events)
-            .instrument(span)
-            .await;
-        for (entry, result) in entries.into_iter().zip(results) {
-            match result {
-                Ok(()) => state.acks.push(entry.entry_id.clone()),
-                Err(e) => failed.push((entry, e)),
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let cell = match event {
+            SupervisionEvent::ActorFailed(cell, err) => {
+                tracing::warn!(group = %state.args.group, error = %err, "a lane failed; restarting it");
+                cell
             }
-        }
-    }
-    let all_ok = failed.is_empty();
-    for (entry, error) in failed {
-        let dead = match &error {
-            HandlerError::Poison(_) => true,
-            HandlerError::Retry(_) => {
-                let count = bus::delivery_counts(
-                    conn,
-                    stream,
-                    &args.group,
-                    std::slice::from_ref(&entry.entry_id),
-                )
-                .await
-                .map_err(|e| e.to_string())?
-                .get(&entry.entry_id)
-                .copied()
-                .unwrap_or(1);
-                if count < args.config.max_deliveries {
-                    tracing::warn!(group = %args.group, entry = %entry.entry_id, %error, count, "event failed; will retry");
-                    state.own_pending = true;
-                }
-                count >= args.config.max_deliveries
-            }
+            SupervisionEvent::ActorTerminated(cell, _, _) => cell,
+            _ => return Ok(()),
         };
-        if dead {
-            tracing::error!(group = %args.group, entry = %entry.entry_id, %error, "dead-lettering event");
-            bus::dead_letter(conn, stream, &args.group, &entry, &error.to_string())
-                .await
-                .map_err(|e| e.to_string())?;
-            super::metrics::inc(
-                "kukka_events_dead_lettered_total",
-                &[("group", &args.group)],
-            );
-        }
+        let Some(set) = state
+            .lanes
+            .iter()
+            .find(|(_, a)| a.get_id() == cell.get_id())
+            .map(|(set, _)| set.clone())
+        else {
+            return Ok(()); // a lane stopped on purpose
+        };
+        state.lanes.remove(&set);
+        // Fails this member (and its supervisor restarts it) if the lane
+        // cannot even be started.
+        state.spawn_lane(&myself, set).await
     }
-    Ok(all_ok)
 }

@@ -12,10 +12,10 @@
 
 use std::time::Duration;
 
+use kukka_storage::redis_conn::RedisConn;
 use kukka_storage::{bus, outbox, redis_conn};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster::RactorMessage;
-use redis::aio::ConnectionManager;
 use tokio::sync::watch;
 
 use super::groups::Namespace;
@@ -72,6 +72,10 @@ pub struct RelayArgs {
     pub outbox: sled::Tree,
     /// The highest outbox key known to be on disk.
     pub durable: watch::Receiver<u64>,
+    /// The event stream's partitions.
+    pub partitions: kukka_storage::bus::Partitions,
+    /// Replicas an append must reach before the outbox lets go of it.
+    pub replicated: bus::Replicated,
     /// The Redis holding the stream.
     pub redis_url: String,
 }
@@ -80,7 +84,7 @@ pub struct RelayArgs {
 /// is already scheduled.
 pub struct RelayState {
     args: RelayArgs,
-    conn: Option<ConnectionManager>,
+    conn: Option<RedisConn>,
     drain_scheduled: bool,
 }
 
@@ -159,7 +163,8 @@ async fn drain(state: &mut RelayState) {
             break;
         }
         let events: Vec<_> = batch.iter().map(|(_, e)| e.clone()).collect();
-        if let Err(e) = bus::publish(conn, bus::EVENTS_STREAM, &events).await {
+        let (partitions, replicated) = (state.args.partitions, state.args.replicated);
+        if let Err(e) = bus::publish(conn, partitions, &events, replicated).await {
             tracing::warn!(error = %e, pending = events.len(), "publishing failed; will retry");
             break;
         }
@@ -168,7 +173,7 @@ async fn drain(state: &mut RelayState) {
             tracing::error!(error = %e, "cannot remove published entries");
             break;
         }
-        super::metrics::add("kukka_outbox_published_total", &[], keys.len() as f64);
+        super::metrics::outbox_published(keys.len());
     }
-    super::metrics::set("kukka_outbox_pending", &[], state.args.outbox.len() as f64);
+    super::metrics::outbox_pending(state.args.outbox.len());
 }

@@ -150,6 +150,7 @@ impl Actor for RootSupervisor {
         let mut specs = HashMap::new();
         for spec in args.children {
             (spec.spawn)(myself.get_cell()).await?;
+            super::metrics::actor_supervised(&spec.short);
             tracing::debug!(child = %spec.name, "started");
             specs.insert(spec.name.clone(), spec);
         }
@@ -178,10 +179,7 @@ impl Actor for RootSupervisor {
                 };
                 match (spec.spawn)(myself.get_cell()).await {
                     Ok(_) => {
-                        super::metrics::inc(
-                            "kukka_actor_restarts_total",
-                            &[("actor", &spec.short)],
-                        );
+                        super::metrics::actor_restarted(&spec.short);
                         tracing::info!(child = %name, "restarted");
                     }
                     Err(e) => {

@@ -3,20 +3,23 @@
 //! MyPage and OrderDetails are two shapes of one hash per order
 //! ([`view_key`]), listed once in [`VIEW_INDEX`] (a sorted set whose members
 //! sort by creation time and end with the order id): one merge per event
-//! keeps both up to date. Each customer's orders are also listed in an
-//! index of their own ([`customer_views_key`]), for `GET /myPages` with a
-//! customer token.
+//! keeps both up to date. An order's view carries its event partition's
+//! hash tag, so on a Redis Cluster it lives in the slot of the stream that
+//! feeds it, and a consumer's batch of one partition is one pipeline. Each
+//! customer's orders are also listed in an index of their own
+//! ([`customer_views_key`]), for `GET /myPages` with a customer token.
 
 use std::collections::HashMap;
 
+use kukka_storage::bus::Partitions;
 use serde_json::Value;
 
 use crate::order::customer::CustomerId;
 
-/// Key prefix of an order's view hash (`kukka:view:<order id>`).
-pub const VIEW_KEY_PREFIX: &str = "kukka:view:";
 /// Index of every order's view.
 pub const VIEW_INDEX: &str = "kukka:views";
+/// What follows an order view's partition tag (`kukka:{p<N>}:view:<id>`).
+pub const VIEW_KEY_INFIX: &str = ":view:";
 
 /// Key prefix of what is kept per customer
 /// (`kukka:customer:{<customer id>}:...`).
@@ -34,8 +37,11 @@ pub fn customer_views_key(customer: &CustomerId) -> String {
 pub const CUSTOMER_FIELD: &str = "customerId";
 
 /// Hash key of an order's view (MyPage and OrderDetails).
-pub fn view_key(order_id: &str) -> String {
-    format!("{VIEW_KEY_PREFIX}{order_id}")
+pub fn view_key(partitions: Partitions, order_id: &str) -> String {
+    format!(
+        "kukka:{}{VIEW_KEY_INFIX}{order_id}",
+        partitions.of(order_id).tag()
+    )
 }
 
 /// Index member of an entry: sorts by creation time, ends with the order
@@ -67,6 +73,17 @@ pub fn text(map: &HashMap<String, String>, f: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_view_lives_in_its_partitions_slot() {
+        let p = Partitions::default();
+        let key = view_key(p, "0-1");
+        assert_eq!(
+            kukka_storage::views::slot_of(&key),
+            kukka_storage::views::slot_of(&p.of("0-1").stream())
+        );
+        assert!(key.ends_with(":view:0-1"), "{key}");
+    }
 
     #[test]
     fn members_sort_by_time_and_end_with_the_id() {

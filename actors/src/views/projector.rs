@@ -13,8 +13,11 @@
 
 use std::collections::HashMap;
 
-use kukka_storage::views::{self, FieldUpdate, Merge};
-use redis::aio::ConnectionManager;
+use kukka_storage::redis_conn::RedisConn;
+use kukka_storage::{
+    bus::Partitions,
+    views::{self, FieldUpdate, Merge},
+};
 
 use super::keys::{customer_views_key, index_member, view_key, CUSTOMER_FIELD, VIEW_INDEX};
 use crate::{
@@ -29,11 +32,19 @@ pub const CONSUMER_GROUP: &str = "views";
 
 /// Projects events into MyPage and OrderDetails.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ViewProjector;
+pub struct ViewProjector {
+    /// The event stream's partitions (they name the view keys).
+    pub partitions: Partitions,
+}
 
 impl ViewProjector {
+    /// The projector of a system with `partitions` partitions.
+    pub fn new(partitions: Partitions) -> Self {
+        Self { partitions }
+    }
+
     /// The merge one event causes, if any.
-    pub fn merge_for(event: &Envelope) -> Option<Merge> {
+    pub fn merge_for(&self, event: &Envelope) -> Option<Merge> {
         let id = event.order_id.to_string();
         let at = event.occurred_at.as_str();
         let ranked =
@@ -81,37 +92,37 @@ impl ViewProjector {
             EventBody::OrderRejected { .. } => return None,
         };
         Some(Merge {
-            key: view_key(&id),
-            index: VIEW_INDEX.to_string(),
-            index_member: member,
+            key: view_key(self.partitions, &id),
+            listed_in: member
+                .map(|m| (VIEW_INDEX.to_string(), m))
+                .into_iter()
+                .collect(),
             updates,
         })
     }
 
     /// The merges of a batch: one per order, its events' updates in order;
     /// and for each event, the merge that carries it.
-    pub fn merges_for(events: &[Envelope]) -> (Vec<Merge>, Vec<Option<usize>>) {
+    pub fn merges_for(&self, events: &[Envelope]) -> (Vec<Merge>, Vec<Option<usize>>) {
         let mut merges: Vec<Merge> = Vec::new();
         let mut by_key: HashMap<String, usize> = HashMap::new();
         let mut carried_by = Vec::with_capacity(events.len());
         for event in events {
-            let Some(m) = Self::merge_for(event) else {
+            let Some(m) = self.merge_for(event) else {
                 carried_by.push(None);
                 continue;
             };
             let i = *by_key.entry(m.key.clone()).or_insert_with(|| {
                 merges.push(Merge {
+                    key: m.key.clone(),
+                    listed_in: Vec::new(),
                     updates: Vec::new(),
-                    index_member: None,
-                    ..m.clone()
                 });
                 merges.len() - 1
             });
             let into = &mut merges[i];
             into.updates.extend(m.updates);
-            if m.index_member.is_some() {
-                into.index_member = m.index_member;
-            }
+            into.listed_in.extend(m.listed_in);
             carried_by.push(Some(i));
         }
         (merges, carried_by)
@@ -135,10 +146,11 @@ impl ViewProjector {
 
     /// Applies a batch of events; one result per event.
     pub async fn project(
-        conn: &mut ConnectionManager,
+        &self,
+        conn: &mut RedisConn,
         events: &[Envelope],
     ) -> Result<Vec<Result<(), kukka_storage::StorageError>>, kukka_storage::StorageError> {
-        let (merges, carried_by) = Self::merges_for(events);
+        let (merges, carried_by) = self.merges_for(events);
         let results = views::merge_many(conn, &merges).await?;
         // Customer indexes: one ZADD per placed order, in one round trip
         // (each index is in its customer's hash slot, apart from the view).
@@ -182,21 +194,17 @@ impl EventHandler for ViewProjector {
         kind != EventKind::OrderRejected
     }
 
-    async fn apply(
-        &self,
-        conn: &mut ConnectionManager,
-        event: Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn apply(&self, conn: &mut RedisConn, event: Envelope) -> Result<(), HandlerError> {
         let mut results = self.apply_batch(conn, vec![event]).await;
         results.pop().unwrap_or(Ok(()))
     }
 
     async fn apply_batch(
         &self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConn,
         events: Vec<Envelope>,
     ) -> Vec<Result<(), HandlerError>> {
-        match Self::project(conn, &events).await {
+        match self.project(conn, &events).await {
             Ok(results) => results
                 .into_iter()
                 .map(|r| r.map_err(|e| HandlerError::Retry(e.to_string())))
@@ -244,11 +252,15 @@ mod tests {
     #[test]
     fn placed_orders_list_the_view_and_statuses_carry_ranks() {
         let e = placed(1);
-        let m = ViewProjector::merge_for(&e).expect("merge");
-        assert_eq!(m.key, view_key("0-1"));
+        let p = ViewProjector::default();
+        let m = p.merge_for(&e).expect("merge");
+        assert_eq!(m.key, view_key(p.partitions, "0-1"));
         assert_eq!(
-            m.index_member.as_deref(),
-            Some("2026-01-01T00:00:00.000Z|0-1")
+            m.listed_in,
+            vec![(
+                VIEW_INDEX.to_string(),
+                "2026-01-01T00:00:00.000Z|0-1".to_string()
+            )]
         );
         assert!(m.updates.contains(&FieldUpdate::ranked(
             "orderStatus",
@@ -257,9 +269,9 @@ mod tests {
             &e.occurred_at
         )));
         let cancelled = Envelope::new("c", id(1), EventBody::OrderCancelled);
-        let m = ViewProjector::merge_for(&cancelled).expect("merge");
+        let m = p.merge_for(&cancelled).expect("merge");
         assert_eq!(m.updates[0].rank, 2);
-        assert_eq!(m.index_member, None);
+        assert!(m.listed_in.is_empty());
         let delivered = Envelope::new(
             "c",
             id(1),
@@ -267,12 +279,9 @@ mod tests {
                 status: DeliveryStatus::Delivered,
             },
         );
-        assert_eq!(
-            ViewProjector::merge_for(&delivered).expect("merge").updates[0].rank,
-            3
-        );
+        assert_eq!(p.merge_for(&delivered).expect("merge").updates[0].rank, 3);
         let rejected = Envelope::new("c", id(1), EventBody::OrderRejected { reason: "t".into() });
-        assert!(ViewProjector::merge_for(&rejected).is_none());
+        assert!(p.merge_for(&rejected).is_none());
     }
 
     #[test]
@@ -290,7 +299,7 @@ mod tests {
                 "2026-01-01T00:00:00.000Z|0-4".to_string()
             ))
         );
-        let m = ViewProjector::merge_for(&e).expect("merge");
+        let m = ViewProjector::default().merge_for(&e).expect("merge");
         assert!(m.updates.contains(&FieldUpdate::fact(
             CUSTOMER_FIELD,
             customer.to_string(),
@@ -312,11 +321,11 @@ mod tests {
         );
         let rejected = Envelope::new("c", id(3), EventBody::OrderRejected { reason: "t".into() });
         let events = vec![paid, placed(2), placed(1), rejected];
-        let (merges, carried_by) = ViewProjector::merges_for(&events);
+        let (merges, carried_by) = ViewProjector::default().merges_for(&events);
         assert_eq!(merges.len(), 2);
         assert_eq!(carried_by, vec![Some(0), Some(1), Some(0), None]);
         assert_eq!(merges[0].updates[0].field, "paymentStatus");
         assert_eq!(merges[0].updates.len(), 10);
-        assert!(merges[0].index_member.is_some(), "the order's own member");
+        assert_eq!(merges[0].listed_in.len(), 1, "the order's own member");
     }
 }

@@ -3,8 +3,8 @@
 
 use std::collections::HashMap;
 
-use kukka_storage::{page::Page, views, StorageError};
-use redis::aio::ConnectionManager;
+use kukka_storage::redis_conn::RedisConn;
+use kukka_storage::{bus::Partitions, page::Page, views, StorageError};
 use serde_json::{json, Value};
 
 use super::keys::{
@@ -68,10 +68,10 @@ impl Collection {
         }
     }
 
-    fn key(self, order_id: &str) -> String {
+    fn key(self, partitions: Partitions, order_id: &str) -> String {
         match self {
-            Self::MyPages | Self::OrderDetails => view_key(order_id),
-            Self::Deliveries => delivery_key(order_id),
+            Self::MyPages | Self::OrderDetails => view_key(partitions, order_id),
+            Self::Deliveries => delivery_key(partitions, order_id),
         }
     }
 
@@ -86,10 +86,11 @@ impl Collection {
     /// One entry by order id.
     pub async fn get(
         self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConn,
+        partitions: Partitions,
         order_id: &str,
     ) -> Result<Option<Value>, StorageError> {
-        self.get_visible(conn, order_id, None).await
+        self.get_visible(conn, partitions, order_id, None).await
     }
 
     /// One entry by order id, if `customer` may see it: any entry when
@@ -97,11 +98,12 @@ impl Collection {
     /// (another customer's entry is `None`, as a missing one is).
     pub async fn get_visible(
         self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConn,
+        partitions: Partitions,
         order_id: &str,
         customer: Option<CustomerId>,
     ) -> Result<Option<Value>, StorageError> {
-        Ok(views::get(conn, &self.key(order_id))
+        Ok(views::get(conn, &self.key(partitions, order_id))
             .await?
             .filter(|m| customer.is_none_or(|c| m.get(CUSTOMER_FIELD) == Some(&c.to_string())))
             .and_then(|m| self.shape(&m)))
@@ -110,12 +112,13 @@ impl Collection {
     /// One page, oldest first.
     pub async fn list(
         self,
-        conn: &mut ConnectionManager,
+        conn: &mut RedisConn,
+        partitions: Partitions,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<Page<Value>, StorageError> {
         let page = views::list(conn, self.index(), cursor, limit, |m| {
-            self.key(order_id_of_member(m))
+            self.key(partitions, order_id_of_member(m))
         })
         .await?;
         Ok(Page {
@@ -127,13 +130,14 @@ impl Collection {
 
 /// One page of a customer's MyPage entries, oldest first.
 pub async fn my_pages_of(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
+    partitions: Partitions,
     customer: &CustomerId,
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<Page<Value>, StorageError> {
     let page = views::list(conn, &customer_views_key(customer), cursor, limit, |m| {
-        view_key(order_id_of_member(m))
+        view_key(partitions, order_id_of_member(m))
     })
     .await?;
     Ok(Page {

@@ -7,6 +7,7 @@ use kukka_actors::{
     order::{id::OrderId, model::Order, new_order::NewOrder},
     payment::model::Payment,
 };
+use kukka_storage::redis_conn::RedisConn;
 use kukka_storage::{
     aggregate_repo::{AggregateRepo, Inserted},
     bus,
@@ -14,7 +15,6 @@ use kukka_storage::{
     sled_store::{encode, SledStore},
     StorageError,
 };
-use redis::aio::ConnectionManager;
 use tokio::{sync::watch, task::JoinHandle};
 
 use super::{group_flush::Flusher, relay, Storage};
@@ -34,7 +34,7 @@ pub enum Backend {
         /// Order rows by sequence number.
         orders: sled::Tree,
         /// Redis.
-        redis: ConnectionManager,
+        redis: RedisConn,
     },
     /// The cluster's repositories; a relay publishes the outbox.
     Outbox {
@@ -50,7 +50,7 @@ impl Backend {
     pub fn open(
         storage: Storage,
         store: &SledStore,
-        redis: &ConnectionManager,
+        redis: &RedisConn,
         stop: watch::Receiver<bool>,
     ) -> Result<(Self, Option<JoinHandle<()>>), BenchError> {
         Ok(match storage {
@@ -101,7 +101,14 @@ impl Backend {
                     .map_err(StorageError::from)?;
                 flusher.flush().await?;
                 let mut conn = redis.clone();
-                match bus::publish(&mut conn, bus::EVENTS_STREAM, &p.events).await {
+                match bus::publish(
+                    &mut conn,
+                    bus::Partitions::default(),
+                    &p.events,
+                    Default::default(),
+                )
+                .await
+                {
                     Ok(()) => Ok(p.order),
                     Err(StorageError::Redis(e)) => Err(BenchError::Redis(e)),
                     Err(e) => Err(e.into()),

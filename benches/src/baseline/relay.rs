@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use kukka_storage::redis_conn::RedisConn;
 use kukka_storage::{bus, outbox};
-use redis::aio::ConnectionManager;
 use tokio::sync::watch;
 
 /// Events per `XADD` pipeline.
@@ -15,7 +15,7 @@ const BATCH: usize = 512;
 pub async fn run(
     tree: sled::Tree,
     mut durable: watch::Receiver<u64>,
-    mut redis: ConnectionManager,
+    mut redis: RedisConn,
     mut stop: watch::Receiver<bool>,
 ) {
     while !*stop.borrow() {
@@ -32,9 +32,14 @@ pub async fn run(
                 _ => break,
             };
             let events: Vec<_> = batch.iter().map(|(_, e)| e.clone()).collect();
-            if bus::publish(&mut redis, bus::EVENTS_STREAM, &events)
-                .await
-                .is_err()
+            if bus::publish(
+                &mut redis,
+                bus::Partitions::default(),
+                &events,
+                Default::default(),
+            )
+            .await
+            .is_err()
             {
                 break;
             }

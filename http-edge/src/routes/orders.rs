@@ -171,6 +171,7 @@ async fn place_inner(
         customer: Some(customer),
         idempotency_key: key,
         key_scope: scope,
+        traceparent: crate::correlation::current_traceparent(),
     };
     Ok(rpc(
         &shard,
@@ -260,6 +261,7 @@ pub async fn to_owner(
         correlation_id: cid.to_string(),
         order_id,
         customer: caller.only_orders_of(),
+        traceparent: crate::correlation::current_traceparent(),
     };
     let timeout = state.settings.call_timeout;
     Ok(rpc(&shard, |port| build(Wire::new(q), port), timeout).await?)

@@ -102,6 +102,7 @@ async fn get(id: String, state: EdgeState, cid: String, creds: Credentials) -> R
                 correlation_id: cid.clone(),
                 order_id,
                 customer: None,
+                traceparent: None,
             };
             let timeout = state.settings.call_timeout;
             async move {

@@ -28,9 +28,10 @@ use kukka_actors::{
         wire::Wire,
     },
 };
-use kukka_storage::bus::{DEAD_LETTER_STREAM, EVENTS_STREAM};
+use kukka_storage::bus::{Partitions, DEAD_LETTER_STREAM};
+use kukka_storage::redis_conn::RedisConn;
 use ractor::{ActorCell, ActorId};
-use redis::{aio::ConnectionManager, streams::StreamInfoGroupsReply};
+use redis::streams::StreamInfoGroupsReply;
 use serde::Serialize;
 use warp::{
     filters::BoxedFilter,
@@ -153,13 +154,15 @@ pub struct Breaker {
     pub error: Option<String>,
 }
 
-/// The Redis event stream.
+/// The Redis event stream, summed over its partitions.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StreamStatus {
-    /// The stream's name.
+    /// The streams' names.
     pub name: &'static str,
-    /// Entries in the stream (`XLEN`).
+    /// How many partitions.
+    pub partitions: u32,
+    /// Entries in the streams (`XLEN`, summed).
     pub length: Option<u64>,
     /// Entries in the dead-letter stream.
     pub dead_letters: Option<u64>,
@@ -170,26 +173,29 @@ pub struct StreamStatus {
     pub error: Option<String>,
 }
 
-/// One consumer group of the stream.
-#[derive(Debug, Serialize)]
+/// One consumer group of the stream, summed over the partitions.
+#[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ConsumerGroup {
     /// Its name.
     pub name: String,
-    /// Consumers it knows.
+    /// Consumers it knows (on the partition that knows most).
     pub consumers: usize,
     /// Entries delivered and not acknowledged yet.
     pub pending: usize,
     /// Entries not delivered to it yet (when Redis can tell).
     pub lag: Option<usize>,
-    /// The last entry delivered to it.
-    pub last_delivered_id: String,
+    /// Partitions it reads.
+    pub partitions: usize,
 }
 
 /// Gathers everything concurrently.
 pub async fn gather(state: &EdgeState) -> ClusterStatus {
     let mut conn = state.redis.clone();
-    let (breakers, stream) = tokio::join!(breakers(&state.ns), stream_status(&mut conn));
+    let (breakers, stream) = tokio::join!(
+        breakers(&state.ns),
+        stream_status(&mut conn, state.partitions)
+    );
     let sampled_at_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
@@ -263,7 +269,7 @@ async fn breakers(ns: &Namespace) -> Vec<Breaker> {
 }
 
 async fn redis_query<T: redis::FromRedisValue>(
-    conn: &mut ConnectionManager,
+    conn: &mut RedisConn,
     cmd: &redis::Cmd,
 ) -> Result<T, String> {
     match tokio::time::timeout(REDIS_TIMEOUT, cmd.query_async::<T>(conn)).await {
@@ -278,55 +284,71 @@ async fn redis_query<T: redis::FromRedisValue>(
     }
 }
 
-/// Stream length, consumer groups and dead letters.
-async fn stream_status(conn: &mut ConnectionManager) -> StreamStatus {
+/// Stream length, consumer groups and dead letters, summed over the
+/// partitions.
+async fn stream_status(conn: &mut RedisConn, partitions: Partitions) -> StreamStatus {
     let mut status = StreamStatus {
-        name: EVENTS_STREAM,
+        name: "kukka:{p*}:events",
+        partitions: partitions.count(),
+        length: Some(0),
         ..StreamStatus::default()
     };
     let mut errors = Vec::new();
-    match redis_query::<u64>(conn, redis::cmd("XLEN").arg(EVENTS_STREAM)).await {
-        Ok(n) => status.length = Some(n),
-        Err(e) => errors.push(e),
-    }
     match redis_query::<u64>(conn, redis::cmd("XLEN").arg(DEAD_LETTER_STREAM)).await {
         Ok(n) => status.dead_letters = Some(n),
         Err(e) => errors.push(e),
     }
-    // Before the first consumer creates its group the stream may not exist:
-    // that is "no groups yet", not an error.
-    if status.length.is_some_and(|n| n > 0) || stream_exists(conn).await {
+    let mut groups: BTreeMap<String, ConsumerGroup> = BTreeMap::new();
+    for p in partitions.all() {
+        let stream = p.stream();
+        let length = match redis_query::<u64>(conn, redis::cmd("XLEN").arg(&stream)).await {
+            Ok(n) => n,
+            Err(e) => {
+                errors.push(e);
+                status.length = None;
+                break;
+            }
+        };
+        status.length = status.length.map(|l| l + length);
+        // Before the first consumer creates its groups a partition may not
+        // exist: that is "no groups yet", not an error.
+        let exists = length > 0
+            || redis_query::<u64>(conn, redis::cmd("EXISTS").arg(&stream))
+                .await
+                .is_ok_and(|n| n > 0);
+        if !exists {
+            continue;
+        }
         match redis_query::<StreamInfoGroupsReply>(
             conn,
-            redis::cmd("XINFO").arg("GROUPS").arg(EVENTS_STREAM),
+            redis::cmd("XINFO").arg("GROUPS").arg(&stream),
         )
         .await
         {
             Ok(reply) => {
-                status.groups = reply
-                    .groups
-                    .into_iter()
-                    .map(|g| ConsumerGroup {
-                        name: g.name,
-                        consumers: g.consumers,
-                        pending: g.pending,
-                        lag: g.lag,
-                        last_delivered_id: g.last_delivered_id,
-                    })
-                    .collect();
-                status.groups.sort_by(|a, b| a.name.cmp(&b.name));
+                for g in reply.groups {
+                    let sum = groups
+                        .entry(g.name.clone())
+                        .or_insert_with(|| ConsumerGroup {
+                            name: g.name.clone(),
+                            lag: Some(0),
+                            ..ConsumerGroup::default()
+                        });
+                    sum.consumers = sum.consumers.max(g.consumers);
+                    sum.pending += g.pending;
+                    sum.lag = sum.lag.zip(g.lag).map(|(a, b)| a + b);
+                    sum.partitions += 1;
+                }
             }
-            Err(e) => errors.push(e),
+            Err(e) => {
+                errors.push(e);
+                break;
+            }
         }
     }
+    status.groups = groups.into_values().collect();
     if !errors.is_empty() {
         status.error = Some(errors.join("; "));
     }
     status
-}
-
-async fn stream_exists(conn: &mut ConnectionManager) -> bool {
-    redis_query::<u64>(conn, redis::cmd("EXISTS").arg(EVENTS_STREAM))
-        .await
-        .is_ok_and(|n| n > 0)
 }

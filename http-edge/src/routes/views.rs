@@ -83,7 +83,7 @@ async fn get_one(
         let mut conn = state.redis.clone();
         // Another customer's entry is missing, exactly as an unknown one.
         match c
-            .get_visible(&mut conn, &id, caller.only_orders_of())
+            .get_visible(&mut conn, state.partitions, &id, caller.only_orders_of())
             .await?
         {
             Some(v) => Ok(v),
@@ -113,10 +113,18 @@ pub async fn list_collection(
         let mut conn = state.redis.clone();
         let page = match caller {
             Caller::Customer(customer) => {
-                my_pages_of(&mut conn, &customer, cursor.as_deref(), limit).await?
+                my_pages_of(
+                    &mut conn,
+                    state.partitions,
+                    &customer,
+                    cursor.as_deref(),
+                    limit,
+                )
+                .await?
             }
             Caller::Owner | Caller::Anonymous => {
-                c.list(&mut conn, cursor.as_deref(), limit).await?
+                c.list(&mut conn, state.partitions, cursor.as_deref(), limit)
+                    .await?
             }
         };
         Ok::<_, ApiError>(ListBody {

@@ -58,7 +58,7 @@ pub(crate) enum Expired {
 }
 
 impl Expired {
-    /// The label of [`super::limits::REFUSED_TOTAL`].
+    /// The `reason` label of `kukka_http_refused_total`.
     pub(crate) fn reason(self) -> &'static str {
         match self {
             Self::Header => "header_timeout",

@@ -1,6 +1,12 @@
 //! The HTTP limits of a node ([`HttpLimits`], set by `kukka node` flags)
 //! and what a node's servers share while enforcing them ([`Gate`]: the
 //! count of requests in flight).
+//!
+//! Metrics (see [`kukka_actors::runtime::metrics`]): the gauges
+//! `kukka_http_connections_open` and `kukka_http_requests_in_flight`
+//! (probes not counted), and `kukka_http_refused_total{reason}`
+//! (`header_timeout`, `idle_timeout`, `body_timeout`, `connections`,
+//! `in_flight`).
 
 use std::{
     sync::{
@@ -10,14 +16,7 @@ use std::{
     time::Duration,
 };
 
-/// Gauge: connections open on this node's HTTP servers.
-pub const CONNECTIONS_OPEN: &str = "kukka_http_connections_open";
-/// Gauge: requests in flight on this node (probes not counted).
-pub const REQUESTS_IN_FLIGHT: &str = "kukka_http_requests_in_flight";
-/// Counter: connections and requests cut off or turned away, by `reason`
-/// (`header_timeout`, `idle_timeout`, `body_timeout`, `connections`,
-/// `in_flight`).
-pub const REFUSED_TOTAL: &str = "kukka_http_refused_total";
+use kukka_actors::runtime::metrics;
 
 /// How much a node's HTTP servers let clients hold.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,7 +98,7 @@ impl Gate {
             });
         match taken {
             Ok(n) => {
-                kukka_actors::runtime::metrics::set(REQUESTS_IN_FLIGHT, &[], (n + 1) as f64);
+                metrics::requests_in_flight(n + 1);
                 Some(InFlight(self.in_flight.clone()))
             }
             Err(_) => None,
@@ -110,7 +109,7 @@ impl Gate {
     /// returned guard is dropped.
     pub(crate) fn connection_opened(&self) -> Counted {
         let n = self.connections.fetch_add(1, Ordering::SeqCst) + 1;
-        kukka_actors::runtime::metrics::set(CONNECTIONS_OPEN, &[], n as f64);
+        metrics::connections_open(n);
         Counted(self.connections.clone())
     }
 }
@@ -122,7 +121,7 @@ pub(crate) struct InFlight(Arc<AtomicUsize>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         let n = self.0.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
-        kukka_actors::runtime::metrics::set(REQUESTS_IN_FLIGHT, &[], n as f64);
+        metrics::requests_in_flight(n);
     }
 }
 
@@ -133,13 +132,13 @@ pub(crate) struct Counted(Arc<AtomicUsize>);
 impl Drop for Counted {
     fn drop(&mut self) {
         let n = self.0.fetch_sub(1, Ordering::SeqCst).saturating_sub(1);
-        kukka_actors::runtime::metrics::set(CONNECTIONS_OPEN, &[], n as f64);
+        metrics::connections_open(n);
     }
 }
 
 /// Counts one connection or request turned away for `reason`.
 pub(crate) fn refused(reason: &'static str) {
-    kukka_actors::runtime::metrics::inc(REFUSED_TOTAL, &[("reason", reason)]);
+    metrics::refused(reason);
 }
 
 #[cfg(test)]

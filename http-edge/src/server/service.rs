@@ -116,24 +116,29 @@ impl<S: Routes> hyper::service::Service<Request<Incoming>> for EdgeService<S> {
         let slot = if probe { None } else { self.gate.admit() };
         if !probe && slot.is_none() {
             refused("in_flight");
-            let cid = correlation::accept_or_new(
-                req.headers()
-                    .get(correlation::HEADER)
-                    .and_then(|v| v.to_str().ok()),
+            let started = std::time::Instant::now();
+            let cid = correlation::given(req.headers())
+                .unwrap_or_else(|| correlation::accept_or_new(None));
+            let mut resp = ApiError::Overloaded.into_response_with(&cid);
+            traffic::answered(
+                req.method(),
+                req.uri().path(),
+                req.headers(),
+                started,
+                &mut resp,
             );
-            let resp = ApiError::Overloaded.into_response_with(&cid);
-            traffic::record(req.uri().path(), resp.status());
             let resp = resp.map(|b| HeldBody::new(b, None, busy));
             return Box::pin(std::future::ready(Ok(resp)));
         }
         let deadline = Instant::now() + self.gate.limits().body_read_timeout;
+        let traceparent = correlation::traceparent_of(req.headers());
         let mut req = req.map(|b| TimedBody::new(b, deadline));
         // Routes count failed token attempts per client.
         req.extensions_mut().insert(PeerAddr(self.peer));
         let mut routes = self.routes.clone();
-        Box::pin(async move {
+        Box::pin(correlation::with_traceparent(traceparent, async move {
             let Ok(resp) = tower_service::Service::call(&mut routes, req).await;
             Ok(resp.map(|b| HeldBody::new(b, slot, busy)))
-        })
+        }))
     }
 }

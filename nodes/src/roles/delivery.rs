@@ -19,9 +19,11 @@ use super::{consumer, HttpSurface, NodeContext, RoleRuntime};
 /// Builds the delivery role.
 pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
     let url = &node.args.redis_url;
-    let conn = redis_conn::connect(url, std::time::Duration::from_secs(2)).await?;
+    let mut conn = redis_conn::connect(url, std::time::Duration::from_secs(2)).await?;
+    let p = node.partitions;
+    p.agree(&mut conn).await?;
     let desk = DeliveryDeskArgs {
-        deliveries: Arc::new(Deliveries::new(conn.clone())),
+        deliveries: Arc::new(Deliveries::new(conn.clone(), p, node.args.replicated())),
         ns: node.ns.clone(),
         drain: node.drain.clone(),
     };
@@ -47,10 +49,15 @@ pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
             consumer(
                 node,
                 "delivery-consumer",
-                Arc::new(DeliveryHandler),
+                Arc::new(DeliveryHandler { partitions: p }),
                 DELIVERY_GROUP,
             ),
-            consumer(node, "views-consumer", Arc::new(ViewProjector), VIEWS_GROUP),
+            consumer(
+                node,
+                "views-consumer",
+                Arc::new(ViewProjector::new(p)),
+                VIEWS_GROUP,
+            ),
         ],
         http: HttpSurface::Admin(ready),
         store: None,

@@ -25,7 +25,9 @@ pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
             "no KUKKA_TOKEN_SECRET: customer tokens of this edge are signed with a secret of this process; they die with it and no other edge accepts them"
         );
     }
-    let redis = kukka_storage::redis_conn::connect(&args.redis_url, Duration::from_secs(2)).await?;
+    let mut redis =
+        kukka_storage::redis_conn::connect(&args.redis_url, Duration::from_secs(2)).await?;
+    node.partitions.agree(&mut redis).await?;
     let settings = EdgeSettings {
         owner_token: args.owner_token.clone().filter(|t| !t.is_empty()),
         token_secret,
@@ -41,7 +43,7 @@ pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
         body_limit: args.body_limit_bytes,
         call_timeout: Duration::from_millis(args.call_timeout_ms),
     };
-    let state = EdgeState::new(settings, redis, node.ns.clone());
+    let state = EdgeState::new(settings, redis, node.ns.clone(), node.partitions);
     let ns = node.ns.clone();
     Ok(RoleRuntime {
         children: vec![child(&node.ns, "edge-presence", move || {

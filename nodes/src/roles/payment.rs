@@ -41,6 +41,8 @@ pub fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
     let relay = RelayArgs {
         outbox: repo.outbox().clone(),
         durable: store.durable_outbox(),
+        partitions: node.partitions,
+        replicated: args.replicated(),
         redis_url: args.redis_url.clone(),
     };
     let shard = PaymentShardArgs {

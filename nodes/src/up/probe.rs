@@ -23,6 +23,35 @@ pub async fn wait_for_redis(url: &str, within: Duration) -> anyhow::Result<()> {
     }
 }
 
+/// Waits until the one Redis node at `url` answers `PING` (a cluster node
+/// before its cluster exists, too).
+pub async fn wait_for_node(url: &str, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    let client = redis::Client::open(url)?;
+    loop {
+        let conn = tokio::time::timeout(
+            Duration::from_millis(500),
+            client.get_multiplexed_async_connection(),
+        )
+        .await;
+        if let Ok(Ok(mut c)) = conn {
+            if redis::cmd("PING")
+                .query_async::<String>(&mut c)
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+        }
+        if Instant::now() > deadline {
+            anyhow::bail!(
+                "a Redis Cluster node did not answer within {within:?}; see logs/redis-*.log"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// `GET path` on `addr`: status code and body, if it answered.
 pub async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
     let connect = tokio::net::TcpStream::connect(addr);
@@ -58,11 +87,16 @@ pub async fn metric(addr: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
-/// Waits until `GET /readyz` on `addr` answers 200; `false` on timeout.
+/// Cluster-wide readiness on a node's admin address: on an edge, every
+/// role is joined too (elsewhere the same as `/readyz`).
+pub const CLUSTER_READY: &str = "/readyz?scope=cluster";
+
+/// Waits until [`CLUSTER_READY`] on the admin address `addr` answers 200;
+/// `false` on timeout.
 pub async fn wait_ready(addr: &str, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
-        if http_status(addr, "/readyz").await == Some(200) {
+        if http_status(addr, CLUSTER_READY).await == Some(200) {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

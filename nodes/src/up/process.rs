@@ -80,8 +80,8 @@ impl Managed {
         }
     }
 
-    /// Makes this a cluster node whose readiness is its admin `/readyz`
-    /// plus `sessions` joined cluster sessions.
+    /// Makes this a cluster node whose readiness is its admin
+    /// `/readyz?scope=cluster` plus `sessions` joined cluster sessions.
     pub fn with_readiness(mut self, admin_addr: String, sessions: usize) -> Self {
         self.readiness = Some((admin_addr, sessions));
         self
@@ -107,7 +107,7 @@ impl Managed {
         let Some((addr, sessions)) = &self.readiness else {
             return true;
         };
-        if super::probe::http_status(addr, "/readyz").await != Some(200) {
+        if super::probe::http_status(addr, super::probe::CLUSTER_READY).await != Some(200) {
             return false;
         }
         super::probe::metric(addr, "kukka_cluster_sessions")

@@ -4,24 +4,16 @@
 
 use std::time::Duration;
 
-use redis::AsyncCommands;
 use serde_json::{json, Value};
 
-use super::harness::{arm_fault, System};
+use super::harness::{arm_fault, stream_events, System};
 
 const WAIT: Duration = Duration::from_secs(20);
 
 async fn events_of(sys: &System, order_id: &str) -> Vec<Value> {
-    let mut conn = sys.redis().await;
-    let entries: redis::streams::StreamRangeReply = conn
-        .xrange_all(kukka_storage::bus::EVENTS_STREAM)
+    stream_events(&sys.redis_url())
         .await
-        .expect("xrange");
-    entries
-        .ids
-        .iter()
-        .filter_map(|e| e.get::<String>("data"))
-        .filter_map(|d| serde_json::from_str::<Value>(&d).ok())
+        .into_iter()
         .filter(|v| v["orderId"] == order_id)
         .collect()
 }
@@ -29,6 +21,11 @@ async fn events_of(sys: &System, order_id: &str) -> Vec<Value> {
 #[tokio::test]
 async fn cancelling_refunds_and_cancels_delivery_once() {
     let sys = System::start().await;
+    refunds_and_cancels_once(&sys).await;
+}
+
+/// A cancel refunds the payment and cancels the delivery, once.
+pub async fn refunds_and_cancels_once(sys: &System) {
     let id = sys.place("PARK").await;
     sys.get_until(&format!("/myPages/{id}"), WAIT, |v| {
         v["deliveryStatus"] == "DeliveryRequested"
@@ -59,7 +56,7 @@ async fn cancelling_refunds_and_cancels_delivery_once() {
     })
     .await;
 
-    let events = events_of(&sys, &id).await;
+    let events = events_of(sys, &id).await;
     let count = |t: &str| events.iter().filter(|e| e["type"] == t).count();
     assert_eq!(count("OrderCancelled"), 1, "{events:?}");
     assert_eq!(count("PaymentCancelled"), 1, "{events:?}");

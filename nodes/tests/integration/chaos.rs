@@ -12,9 +12,67 @@ use std::{
 
 use super::harness::{eventually, order_body, System};
 
+/// What happens to Redis in the middle of the load.
+pub enum RedisFault {
+    /// Freeze the one Redis (`SIGSTOP`), thaw it, then `kill -9` it: it is
+    /// restarted from its append-only file.
+    FreezeThenKill,
+    /// A Redis Cluster failover: freeze master `redis-<i>` until its replica
+    /// is promoted, then `kill -9` it (it comes back as a replica).
+    Failover,
+}
+
 #[tokio::test]
 async fn acknowledged_orders_survive_kill_dash_nine_of_every_node() {
     let sys = System::start_with(&[("KUKKA_RECONCILE_AFTER_MS", "3000")]).await;
+    nothing_lost(&sys, RedisFault::FreezeThenKill).await;
+}
+
+/// The name of a Redis Cluster node that is a master with a replica, and
+/// whether `name` has been replaced as master (its replica promoted).
+async fn cluster_roles(sys: &System) -> Vec<(String, String, bool)> {
+    let mut out = Vec::new();
+    for name in sys.redis_nodes() {
+        let url = sys.run_info(&name)["url"]
+            .as_str()
+            .expect("node url")
+            .to_string();
+        let Ok(client) = redis::Client::open(url) else {
+            continue;
+        };
+        let Ok(Ok(mut conn)) = tokio::time::timeout(
+            Duration::from_secs(1),
+            client.get_multiplexed_async_connection(),
+        )
+        .await
+        else {
+            continue;
+        };
+        let Ok(Ok(info)) = tokio::time::timeout(
+            Duration::from_secs(1),
+            redis::cmd("ROLE").query_async::<redis::Value>(&mut conn),
+        )
+        .await
+        else {
+            continue;
+        };
+        let role = match info {
+            redis::Value::Array(v) => match v.first() {
+                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
+                _ => String::new(),
+            },
+            _ => String::new(),
+        };
+        let serves = role == "master";
+        out.push((name, role, serves));
+    }
+    out
+}
+
+/// Under concurrent load, `kill -9` order, payment and delivery in turn,
+/// then `fault` Redis; every acknowledged order survives intact and no
+/// charge is left without an order.
+pub async fn nothing_lost(sys: &System, fault: RedisFault) {
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let refused = Arc::new(Mutex::new(0usize));
@@ -65,16 +123,57 @@ async fn acknowledged_orders_survive_kill_dash_nine_of_every_node() {
         sys.wait_restarted(node, pid, Duration::from_secs(60)).await;
         grow(acked_now()).await;
     }
-    // Redis frozen: orders keep being accepted (the outboxes grow).
-    sys.signal("redis", libc::SIGSTOP);
-    let during = acked_now();
-    grow(during).await;
-    sys.signal("redis", libc::SIGCONT);
-    // Redis killed and restarted from its append-only file.
-    let pid = sys.pid_of("redis");
-    sys.signal("redis", libc::SIGKILL);
-    sys.wait_restarted("redis", pid, Duration::from_secs(60))
-        .await;
+    match fault {
+        RedisFault::FreezeThenKill => {
+            // Redis frozen: orders keep being accepted (the outboxes grow).
+            sys.signal("redis", libc::SIGSTOP);
+            let during = acked_now();
+            grow(during).await;
+            sys.signal("redis", libc::SIGCONT);
+            // Redis killed and restarted from its append-only file.
+            let pid = sys.pid_of("redis");
+            sys.signal("redis", libc::SIGKILL);
+            sys.wait_restarted("redis", pid, Duration::from_secs(60))
+                .await;
+        }
+        RedisFault::Failover => {
+            let roles = cluster_roles(sys).await;
+            let masters: Vec<&String> = roles
+                .iter()
+                .filter(|(_, role, _)| role == "master")
+                .map(|(n, _, _)| n)
+                .collect();
+            let victim = masters.first().expect("a master").to_string();
+            let before = masters.len();
+            let frozen_at = std::time::Instant::now();
+            sys.signal(&victim, libc::SIGSTOP);
+            // Orders keep being accepted while its slots have no master.
+            let during = acked_now();
+            grow(during).await;
+            let promoted = eventually(Duration::from_secs(60), || async {
+                let now = cluster_roles(sys).await;
+                let masters = now
+                    .iter()
+                    .filter(|(n, role, _)| role == "master" && *n != victim)
+                    .count();
+                (masters == before).then_some(())
+            })
+            .await;
+            assert!(
+                promoted.is_some(),
+                "no replica of {victim} was promoted:\n{}",
+                sys.logs()
+            );
+            println!(
+                "failover: {victim} frozen; its replica promoted within {:?}",
+                frozen_at.elapsed()
+            );
+            let pid = sys.pid_of(&victim);
+            sys.signal(&victim, libc::SIGKILL);
+            sys.wait_restarted(&victim, pid, Duration::from_secs(60))
+                .await;
+        }
+    }
     grow(acked_now()).await;
     stop.store(true, Ordering::SeqCst);
     for l in load {

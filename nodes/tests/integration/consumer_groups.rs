@@ -16,10 +16,10 @@ use kukka_actors::{
         ConsumerArgs, ConsumerConfig, ConsumerMsg, EventHandler, HandlerError, StreamConsumer,
     },
 };
-use kukka_storage::bus;
+use kukka_storage::bus::{self, Partition, Partitions};
 use kukka_storage::outbox::StreamEvent;
+use kukka_storage::redis_conn::RedisConn;
 use ractor::Actor;
-use redis::aio::ConnectionManager;
 
 use super::harness::{eventually, RedisServer};
 
@@ -36,11 +36,7 @@ impl EventHandler for Counting {
         true
     }
 
-    async fn apply(
-        &self,
-        _conn: &mut ConnectionManager,
-        event: Envelope,
-    ) -> Result<(), HandlerError> {
+    async fn apply(&self, _conn: &mut RedisConn, event: Envelope) -> Result<(), HandlerError> {
         if let Some((id, error)) = &self.failing {
             if *id == event.order_id {
                 return Err(error.clone());
@@ -57,7 +53,17 @@ impl EventHandler for Counting {
     }
 }
 
-async fn publish(url: &str, n: usize) -> ConnectionManager {
+/// These tests read one partition: the old single-stream behaviour.
+fn partitions() -> Partitions {
+    Partitions::new(1).expect("one partition")
+}
+
+/// The one partition's stream.
+fn stream() -> String {
+    Partition(0).stream()
+}
+
+async fn publish(url: &str, n: usize) -> RedisConn {
     let mut conn = kukka_storage::redis_conn::connect(url, Duration::from_secs(2))
         .await
         .expect("connect");
@@ -67,7 +73,7 @@ async fn publish(url: &str, n: usize) -> ConnectionManager {
                 .to_stream_event()
         })
         .collect();
-    bus::publish(&mut conn, bus::EVENTS_STREAM, &events)
+    bus::publish(&mut conn, partitions(), &events, Default::default())
         .await
         .expect("publish");
     conn
@@ -84,6 +90,7 @@ async fn spawn(
         redis_url: url.to_string(),
         group: "test".into(),
         consumer: name.into(),
+        partitions: partitions(),
         config,
     };
     Actor::spawn(None, StreamConsumer::default(), args)
@@ -127,19 +134,19 @@ async fn two_consumers_with_a_slow_handler_apply_each_event_once() {
 async fn entries_left_by_a_dead_consumer_are_reclaimed_and_applied_once() {
     let redis = RedisServer::start().await;
     let mut conn = publish(&redis.url, 10).await;
-    bus::ensure_group(&mut conn, bus::EVENTS_STREAM, "test")
+    bus::ensure_group(&mut conn, &stream(), "test")
         .await
         .expect("group");
     // A consumer reads everything and dies before acknowledging.
     let taken = bus::read_group(
         &mut conn,
-        bus::EVENTS_STREAM,
+        &[stream()],
         "test",
         "dead",
         ">",
         100,
         100,
-        &[],
+        &Default::default(),
     )
     .await
     .expect("read");
@@ -158,7 +165,7 @@ async fn entries_left_by_a_dead_consumer_are_reclaimed_and_applied_once() {
     assert!(done.is_some(), "applied {:?}", total(&handler));
     assert_eq!(total(&handler).1, 1);
     let pending: redis::Value = redis::cmd("XPENDING")
-        .arg(bus::EVENTS_STREAM)
+        .arg(stream())
         .arg("test")
         .query_async(&mut conn)
         .await
@@ -175,7 +182,7 @@ async fn entries_left_by_a_dead_consumer_are_reclaimed_and_applied_once() {
 }
 
 /// Every entry of the dead-letter stream.
-async fn dead_letters(conn: &mut ConnectionManager) -> Vec<redis::streams::StreamId> {
+async fn dead_letters(conn: &mut RedisConn) -> Vec<redis::streams::StreamId> {
     let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
         .arg(bus::DEAD_LETTER_STREAM)
         .arg("-")
@@ -213,7 +220,7 @@ async fn dead_letter_errors(
         async move {
             let n = dead_letters(&mut conn).await.len();
             let pending: redis::streams::StreamPendingReply = redis::cmd("XPENDING")
-                .arg(bus::EVENTS_STREAM)
+                .arg(stream())
                 .arg("test")
                 .query_async(&mut conn)
                 .await
@@ -255,14 +262,16 @@ async fn poison_is_dead_lettered_at_once_without_retries() {
             event_id: "bad-json".into(),
             kind: "OrderCancelled".into(),
             data: "{not json".into(),
+            partition_key: "0-1".into(),
         },
         StreamEvent {
             event_id: "bad-kind".into(),
             kind: "OrderTeleported".into(),
             data: "{}".into(),
+            partition_key: "0-1".into(),
         },
     ];
-    bus::publish(&mut conn, bus::EVENTS_STREAM, &garbage)
+    bus::publish(&mut conn, partitions(), &garbage, Default::default())
         .await
         .expect("publish");
     // Retries would take minutes: a poison event must not wait for them.
@@ -277,4 +286,94 @@ async fn poison_is_dead_lettered_at_once_without_retries() {
         errors.iter().any(|e| e.contains("unknown event type")),
         "{errors:?}"
     );
+}
+
+/// Spawns member `name` of group "test" over `parts` partitions.
+async fn member(
+    handler: Arc<Counting>,
+    url: &str,
+    name: &str,
+    parts: Partitions,
+) -> ractor::ActorRef<ConsumerMsg> {
+    let args = ConsumerArgs {
+        handler,
+        redis_url: url.to_string(),
+        group: "test".into(),
+        consumer: name.into(),
+        partitions: parts,
+        config: ConsumerConfig {
+            heartbeat: Duration::from_millis(100),
+            member_ttl: Duration::from_millis(1000),
+            ..ConsumerConfig::default()
+        },
+    };
+    Actor::spawn(None, StreamConsumer::default(), args)
+        .await
+        .expect("spawn")
+        .0
+}
+
+/// Publishes orders `from..to`' cancellations over `parts` partitions.
+async fn publish_over(url: &str, parts: Partitions, from: u64, to: u64) {
+    let mut conn = kukka_storage::redis_conn::connect(url, Duration::from_secs(2))
+        .await
+        .expect("connect");
+    let events: Vec<_> = (from..to)
+        .map(|i| {
+            Envelope::new("c", OrderId::new(0, i), EventBody::OrderCancelled).to_stream_event()
+        })
+        .collect();
+    bus::publish(&mut conn, parts, &events, Default::default())
+        .await
+        .expect("publish");
+}
+
+#[tokio::test]
+async fn members_divide_the_partitions_and_take_over_from_one_that_died() {
+    let redis = RedisServer::start().await;
+    let parts = Partitions::new(4).expect("four");
+    publish_over(&redis.url, parts, 0, 200).await;
+    let (ha, hb) = (Arc::new(Counting::default()), Arc::new(Counting::default()));
+    let a = member(ha.clone(), &redis.url, "a", parts).await;
+    let b = member(hb.clone(), &redis.url, "b", parts).await;
+    let both = |want: usize| {
+        let (ha, hb) = (ha.clone(), hb.clone());
+        move || {
+            let (ha, hb) = (ha.clone(), hb.clone());
+            async move {
+                let (a, b) = (total(&ha).0, total(&hb).0);
+                (a + b == want).then_some((a, b))
+            }
+        }
+    };
+    let (by_a, by_b) = eventually(Duration::from_secs(30), both(200))
+        .await
+        .unwrap_or_else(|| panic!("a {:?} b {:?}", total(&ha), total(&hb)));
+    assert!(by_a > 0 && by_b > 0, "both members read: {by_a} + {by_b}");
+    let overlap = {
+        let (ma, mb) = (
+            ha.applied.lock().expect("lock"),
+            hb.applied.lock().expect("lock"),
+        );
+        ma.keys().filter(|k| mb.contains_key(*k)).count()
+    };
+    assert_eq!(overlap, 0, "each partition is read by one member at a time");
+    assert_eq!(
+        (total(&ha).1, total(&hb).1),
+        (1, 1),
+        "nothing applied twice"
+    );
+
+    // b dies without a word: its heartbeat lapses, a takes its partitions.
+    b.kill();
+    let died = std::time::Instant::now();
+    publish_over(&redis.url, parts, 200, 400).await;
+    let all = eventually(Duration::from_secs(30), both(400)).await;
+    assert!(all.is_some(), "a {:?} b {:?}", total(&ha), total(&hb));
+    assert_eq!(total(&hb).0, by_b, "the dead member applied nothing more");
+    println!(
+        "consumers: a {by_a} + b {by_b}; b's partitions passed to a and were drained {:?} after b died",
+        died.elapsed()
+    );
+    a.stop(None);
 }

@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use redis::AsyncCommands;
 use serde_json::Value;
 
-use super::harness::{order_body, System};
+use super::harness::{order_body, stream_events, System};
 
 #[tokio::test]
 async fn the_correlation_id_is_in_events_and_every_nodes_logs() {
@@ -31,16 +30,9 @@ async fn the_correlation_id_is_in_events_and_every_nodes_logs() {
     })
     .await;
 
-    let mut conn = sys.redis().await;
-    let entries: redis::streams::StreamRangeReply = conn
-        .xrange_all(kukka_storage::bus::EVENTS_STREAM)
+    let events: Vec<Value> = stream_events(&sys.redis_url())
         .await
-        .expect("xrange");
-    let events: Vec<Value> = entries
-        .ids
-        .iter()
-        .filter_map(|e| e.get::<String>("data"))
-        .filter_map(|d| serde_json::from_str(&d).ok())
+        .into_iter()
         .filter(|v: &Value| v["orderId"] == id.as_str())
         .collect();
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();

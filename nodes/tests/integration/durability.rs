@@ -5,26 +5,15 @@
 
 use std::time::Duration;
 
-use kukka_storage::{bus, outbox};
-use redis::AsyncCommands;
-use serde_json::Value;
+use kukka_storage::outbox;
 
-use super::harness::{arm_fault, eventually, order_body, Api, System, TestApp};
+use super::harness::{arm_fault, eventually, order_body, stream_events, Api, System, TestApp};
 
 /// The events in the stream about `order_id`, by type.
 async fn event_types(url: &str, order_id: &str) -> Vec<String> {
-    let client = redis::Client::open(url).expect("redis url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
+    stream_events(url)
         .await
-        .expect("redis");
-    let entries: redis::streams::StreamRangeReply =
-        conn.xrange_all(bus::EVENTS_STREAM).await.expect("xrange");
-    entries
-        .ids
-        .iter()
-        .filter_map(|e| e.get::<String>("data"))
-        .filter_map(|d| serde_json::from_str::<Value>(&d).ok())
+        .into_iter()
         .filter(|v| v["orderId"] == order_id)
         .filter_map(|v| v["type"].as_str().map(String::from))
         .collect()

@@ -28,6 +28,8 @@ use serde_json::Value;
 pub struct Api {
     /// The edge's base URL.
     pub base: String,
+    /// The base URL of the edge's admin port (probes and metrics).
+    pub admin_base: String,
     /// An HTTP client.
     pub http: reqwest::Client,
     /// Where the system's log files are, if it writes any.
@@ -111,13 +113,15 @@ impl TestApp {
         let system = InProcessSystem::start(&redis.url, dir.path(), &all)
             .await
             .expect("start the in-process system");
+        let admin = system.node("edge").expect("an edge").admin_addr;
         let api = Api {
             base: format!("http://{}", system.edge_addr),
+            admin_base: format!("http://{admin}"),
             http: client(),
             logs_dir: None,
         };
         let ready = eventually(Duration::from_secs(30), || async {
-            (api.get("/readyz").await.0 == 200).then_some(())
+            (api.cluster_ready().await == 200).then_some(())
         })
         .await;
         assert!(
@@ -135,6 +139,11 @@ impl TestApp {
     /// The running system (its nodes and scope).
     pub fn system(&self) -> &InProcessSystem {
         self.system.as_ref().expect("running")
+    }
+
+    /// The running system, to stop a node of it.
+    pub fn system_mut(&mut self) -> &mut InProcessSystem {
+        self.system.as_mut().expect("running")
     }
 
     /// Stops every node gracefully.
@@ -202,7 +211,9 @@ impl System {
         let run_file = dir.path().join("run").join("edge.json");
         let edge = eventually(Duration::from_secs(60), || async {
             let v: Value = serde_json::from_str(&std::fs::read_to_string(&run_file).ok()?).ok()?;
-            v["httpAddr"].as_str().map(String::from)
+            let public = v["httpAddr"].as_str()?.to_string();
+            let admin = v["adminAddr"].as_str()?.to_string();
+            Some((public, admin))
         })
         .await;
         let mut sys = System {
@@ -210,16 +221,20 @@ impl System {
             dir,
             api: Api {
                 base: String::new(),
+                admin_base: String::new(),
                 http: client(),
                 logs_dir,
             },
         };
         match edge {
-            Some(addr) => sys.api.base = format!("http://{addr}"),
+            Some((public, admin)) => {
+                sys.api.base = format!("http://{public}");
+                sys.api.admin_base = format!("http://{admin}");
+            }
             None => panic!("kukka up never wrote run/edge.json:\n{}", sys.logs()),
         }
         let http = sys.http.clone();
-        let url = sys.url("/readyz");
+        let url = sys.admin_url(CLUSTER_READY);
         let ready = eventually(Duration::from_secs(90), || {
             let http = http.clone();
             let url = url.clone();
@@ -252,19 +267,28 @@ impl System {
 
     /// The Redis URL of this system.
     pub fn redis_url(&self) -> String {
-        self.run_info("redis")["url"]
-            .as_str()
-            .expect("redis url")
-            .to_string()
+        let cluster = self.dir.path().join("redis-cluster.json");
+        let info = match std::fs::read_to_string(cluster) {
+            Ok(text) => serde_json::from_str(&text).expect("cluster json"),
+            Err(_) => self.run_info("redis"),
+        };
+        info["url"].as_str().expect("redis url").to_string()
     }
 
-    /// A Redis connection to this system's Redis.
-    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.redis_url())
-            .expect("redis client")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis connection")
+    /// The names of the system's Redis processes (`redis`, or the nodes of
+    /// its Redis Cluster), whose run files tell their pids.
+    pub fn redis_nodes(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path().join("run"))
+            .expect("run dir")
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let name = name.strip_suffix(".json")?.to_string();
+                (name == "redis" || name.starts_with("redis-")).then_some(name)
+            })
+            .collect();
+        names.sort();
+        names
     }
 
     /// The text of `logs/<name>.log`.
@@ -309,8 +333,7 @@ impl System {
                     .ok()?;
             let v: Value = serde_json::from_str(&info).ok()?;
             let pid = v["pid"].as_u64()? as u32;
-            let (status, _) = self.get("/readyz").await;
-            (pid != old_pid && status == 200).then_some(())
+            (pid != old_pid && self.cluster_ready().await == 200).then_some(())
         })
         .await;
         assert!(
@@ -337,10 +360,38 @@ impl System {
     }
 }
 
+/// The edge's readiness with every role joined (on its admin port).
+pub const CLUSTER_READY: &str = "/readyz?scope=cluster";
+
 impl Api {
     /// Full URL of `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Full URL of `path` on the edge's admin port.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("{}{path}", self.admin_base)
+    }
+
+    /// `GET path` on the edge's admin port (`/healthz`, `/readyz`...).
+    pub async fn probe(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(self.admin_url(path))
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The status of [`CLUSTER_READY`] (0 if the edge did not answer).
+    pub async fn cluster_ready(&self) -> u16 {
+        match self.http.get(self.admin_url(CLUSTER_READY)).send().await {
+            Ok(r) => r.status().as_u16(),
+            Err(_) => 0,
+        }
     }
 
     /// Every item of a list endpoint, walking all pages.
@@ -577,6 +628,32 @@ impl Drop for RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Every event in every partition of the system's stream at `url` (as
+/// JSON envelopes), partition by partition.
+pub async fn stream_events(url: &str) -> Vec<Value> {
+    let mut conn = kukka_storage::redis_conn::connect(url, Duration::from_secs(5))
+        .await
+        .expect("redis");
+    let mut out = Vec::new();
+    for p in kukka_storage::bus::Partitions::default().all() {
+        let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+            .arg(p.stream())
+            .arg("-")
+            .arg("+")
+            .query_async(&mut conn)
+            .await
+            .expect("xrange");
+        out.extend(
+            entries
+                .ids
+                .iter()
+                .filter_map(|e| e.get::<String>("data"))
+                .filter_map(|d| serde_json::from_str::<Value>(&d).ok()),
+        );
+    }
+    out
 }
 
 /// A valid order body.

@@ -213,11 +213,11 @@ async fn over_the_in_flight_cap_the_edge_answers_503_overloaded_at_once() {
     let probes = async {
         // While the cap is full, the probes still answer.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let h = sys.get("/healthz").await.0;
-        let r = sys.get("/readyz").await.0;
+        let h = sys.probe("/healthz").await.0;
+        let r = sys.probe("/readyz").await.0;
         let m = sys
             .http
-            .get(sys.url("/metrics"))
+            .get(sys.admin_url("/metrics"))
             .send()
             .await
             .map(|r| r.status().as_u16())

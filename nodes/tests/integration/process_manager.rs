@@ -257,8 +257,7 @@ async fn status_lists_children_output_is_prefixed_and_a_second_up_is_refused() {
     );
     assert!(!err.contains("started"), "it started something: {err}");
     assert_eq!(pids(&dir), before, "the running children were disturbed");
-    let (status_code, _) = sys.get("/readyz").await;
-    assert_eq!(status_code, 200);
+    assert_eq!(sys.cluster_ready().await, 200);
 }
 
 #[tokio::test]

@@ -78,8 +78,7 @@ async fn a_node_with_a_wrong_cookie_is_refused_and_disturbs_nobody() {
     }
     let _ = intruder.kill();
     let _ = intruder.wait();
-    let (status, _) = sys.get("/readyz").await;
-    assert_eq!(status, 200);
+    assert_eq!(sys.cluster_ready().await, 200);
 }
 
 #[test]

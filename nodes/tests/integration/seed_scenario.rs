@@ -11,7 +11,11 @@ const WAIT: Duration = Duration::from_secs(20);
 #[tokio::test]
 async fn an_order_is_paid_delivered_and_shown_on_my_page() {
     let sys = System::start().await;
+    paid_delivered_and_shown(&sys).await;
+}
 
+/// The original's main scenario against `sys`.
+pub async fn paid_delivered_and_shown(sys: &System) {
     // Every role has a run file with its pid and admin address.
     for role in ["order", "payment", "delivery", "edge"] {
         let info = sys.run_info(role);
@@ -21,9 +25,14 @@ async fn an_order_is_paid_delivered_and_shown_on_my_page() {
         );
         assert!(info["adminAddr"].as_str().is_some(), "{role}: {info}");
     }
-    assert!(sys.run_info("redis")["url"]
-        .as_str()
-        .is_some_and(|u| u.starts_with("redis://")));
+    // One Redis, or every node of a Redis Cluster, has its run file too.
+    let redis = sys.redis_nodes();
+    assert!(!redis.is_empty());
+    for name in &redis {
+        assert!(sys.run_info(name)["url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("redis://")));
+    }
 
     // 1-2. The customer orders; payment is called synchronously.
     let (status, order) = sys.post("/orders", &order_body("KIM")).await;

@@ -35,7 +35,7 @@ async fn every_long_lived_actor_is_restarted_after_it_dies() {
     // Restarted shards, bulkhead, relays and consumers carry a new order
     // all the way to My page, and the earlier order is still there.
     let ready = eventually(Duration::from_secs(20), || async {
-        (app.get("/readyz").await.0 == 200).then_some(())
+        (app.cluster_ready().await == 200).then_some(())
     })
     .await;
     assert!(ready.is_some(), "the order shard rejoined its groups");

@@ -9,6 +9,8 @@ use kukka_actors::{
     views::{projector::ViewProjector, reads::Collection},
 };
 
+use kukka_storage::bus::Partitions;
+
 use super::harness::RedisServer;
 
 fn saga(order_id: OrderId) -> Vec<Envelope> {
@@ -55,21 +57,19 @@ async fn project_in(events: &[Envelope], batch: usize) -> (serde_json::Value, se
         kukka_storage::redis_conn::connect(&redis.url, std::time::Duration::from_secs(2))
             .await
             .expect("connect");
+    let projector = ViewProjector::default();
     for chunk in events.chunks(batch) {
-        for result in ViewProjector::project(&mut conn, chunk)
-            .await
-            .expect("apply")
-        {
+        for result in projector.project(&mut conn, chunk).await.expect("apply") {
             result.expect("applied");
         }
     }
     let page = Collection::MyPages
-        .get(&mut conn, "0-1")
+        .get(&mut conn, Partitions::default(), "0-1")
         .await
         .expect("read")
         .expect("my page");
     let details = Collection::OrderDetails
-        .get(&mut conn, "0-1")
+        .get(&mut conn, Partitions::default(), "0-1")
         .await
         .expect("read")
         .expect("details");
@@ -119,11 +119,14 @@ async fn delivery_after(events: Vec<Envelope>) -> serde_json::Value {
         kukka_storage::redis_conn::connect(&redis.url, std::time::Duration::from_secs(2))
             .await
             .expect("connect");
-    for r in DeliveryHandler.apply_batch(&mut conn, events).await {
+    for r in DeliveryHandler::default()
+        .apply_batch(&mut conn, events)
+        .await
+    {
         r.expect("applied");
     }
     Collection::Deliveries
-        .get(&mut conn, "0-1")
+        .get(&mut conn, Partitions::default(), "0-1")
         .await
         .expect("read")
         .expect("delivery")

@@ -1,0 +1,299 @@
+//! A lane: one consumer-group reader of a fixed set of partition streams
+//! (see the parent module). It is restarted by its member when it fails,
+//! and replaced when the member's partitions change.
+
+use std::{
+    marker::PhantomData,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use kukka_storage::{
+    bus::{self, Acks},
+    redis_conn::{self, RedisConn},
+};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor_cluster::RactorMessage;
+use tracing::Instrument;
+
+use super::{ConsumerConfig, EventHandler, HandlerError};
+use crate::{
+    events::{Envelope, EventKind},
+    runtime::metrics,
+};
+
+/// What a lane is started with.
+pub struct LaneArgs<H> {
+    /// What to do with each event.
+    pub handler: Arc<H>,
+    /// The Redis holding the streams.
+    pub redis_url: String,
+    /// Consumer group.
+    pub group: String,
+    /// The member's name (the consumer name in the group).
+    pub consumer: String,
+    /// The partition streams this lane reads.
+    pub streams: Vec<String>,
+    /// Batch size, blocking, reclaiming and retries.
+    pub config: ConsumerConfig,
+}
+
+/// Messages of a lane.
+#[derive(RactorMessage)]
+pub enum LaneMsg {
+    /// Read and apply the next batch.
+    Poll,
+}
+
+/// The lane actor.
+#[derive(Debug)]
+pub struct Lane<H>(PhantomData<fn() -> H>);
+
+impl<H> Default for Lane<H> {
+    fn default() -> Self {
+        Self(PhantomData)
+    }
+}
+
+/// What a lane keeps between polls: its connection, whether its own pending
+/// entries come first, when it last looked for abandoned ones, and what it
+/// applied and has not acknowledged yet.
+pub struct LaneState<H> {
+    args: LaneArgs<H>,
+    conn: Option<RedisConn>,
+    own_pending: bool,
+    last_claim: Instant,
+    acks: Acks,
+}
+
+impl<H: EventHandler> Actor for Lane<H> {
+    type Msg = LaneMsg;
+    type State = LaneState<H>;
+    type Arguments = LaneArgs<H>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        args: LaneArgs<H>,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let _ = myself.cast(LaneMsg::Poll);
+        Ok(LaneState {
+            args,
+            conn: None,
+            own_pending: true,
+            last_claim: Instant::now(),
+            acks: Acks::new(),
+        })
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        // What was applied is acknowledged now rather than redelivered after
+        // the restart (best effort: it is idempotent either way).
+        if let Some(conn) = state.conn.as_mut() {
+            for (stream, ids) in std::mem::take(&mut state.acks) {
+                let _ = bus::ack(conn, &stream, &state.args.group, &ids).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        _msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match poll(state).await {
+            Ok(true) => {
+                let _ = myself.cast(LaneMsg::Poll);
+            }
+            Ok(false) => {
+                myself.send_after(Duration::from_millis(200), || LaneMsg::Poll);
+            }
+            Err(e) => {
+                tracing::warn!(group = %state.args.group, error = %e, "consumer poll failed; retrying");
+                state.conn = None;
+                // Unacknowledged entries stay pending and come back.
+                state.acks.clear();
+                myself.send_after(Duration::from_millis(500), || LaneMsg::Poll);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads the next entries: this consumer's own pending ones first (after a
+/// start), now and then those other consumers left idle too long, else new
+/// ones (blocking). `acks` travel with the read.
+async fn read<H>(
+    state: &mut LaneState<H>,
+    conn: &mut RedisConn,
+    acks: &Acks,
+) -> Result<Vec<bus::Delivered>, String> {
+    let args = &state.args;
+    let c = &args.config;
+    if state.own_pending {
+        let e = bus::read_group(
+            conn,
+            &args.streams,
+            &args.group,
+            &args.consumer,
+            "0",
+            c.batch,
+            0,
+            acks,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        if e.is_empty() {
+            state.own_pending = false;
+        }
+        return Ok(e);
+    }
+    if state.last_claim.elapsed() >= c.claim_every {
+        state.last_claim = Instant::now();
+        for (stream, ids) in acks {
+            bus::ack(conn, stream, &args.group, ids)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let mut claimed = Vec::new();
+        for stream in &args.streams {
+            let idle = c.claim_idle.as_millis() as u64;
+            claimed.extend(
+                bus::autoclaim(conn, stream, &args.group, &args.consumer, idle, c.batch)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        if !claimed.is_empty() {
+            tracing::info!(group = %args.group, n = claimed.len(), "claimed entries left by another consumer");
+        }
+        return Ok(claimed);
+    }
+    bus::read_group(
+        conn,
+        &args.streams,
+        &args.group,
+        &args.consumer,
+        ">",
+        c.batch,
+        c.block.as_millis() as u64,
+        acks,
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
+/// One round; `Ok(false)` asks for a short pause (a handler failed).
+async fn poll<H: EventHandler>(state: &mut LaneState<H>) -> Result<bool, String> {
+    if state.conn.is_none() {
+        let timeout = state.args.config.block + Duration::from_secs(2);
+        let mut conn = redis_conn::connect(&state.args.redis_url, timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        for stream in &state.args.streams {
+            bus::ensure_group(&mut conn, stream, &state.args.group)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        state.conn = Some(conn);
+    }
+    let Some(mut conn) = state.conn.clone() else {
+        return Ok(false);
+    };
+    let acks = std::mem::take(&mut state.acks);
+    let acked_before: usize = acks.values().map(Vec::len).sum();
+    let entries = read(state, &mut conn, &acks).await?;
+    let args = &state.args;
+    if acked_before > 0 {
+        metrics::events_applied(&args.group, acked_before);
+    }
+    // Sort the entries: skipped (acknowledged unread), poison, or to apply.
+    let mut failed: Vec<(bus::Delivered, HandlerError)> = Vec::new();
+    let mut to_apply: Vec<(bus::Delivered, Envelope)> = Vec::new();
+    let mut acks = Acks::new();
+    for entry in entries {
+        let decoded = match &entry.event {
+            Ok(se) => match EventKind::parse(&se.kind) {
+                None => Err(HandlerError::Poison(format!(
+                    "unknown event type {}",
+                    se.kind
+                ))),
+                Some(kind) if !args.handler.wants(kind) => Ok(None),
+                Some(_) => Envelope::from_stream_event(se)
+                    .map(Some)
+                    .map_err(|e| HandlerError::Poison(format!("undecodable event: {e}"))),
+            },
+            Err(e) => Err(HandlerError::Poison(e.clone())),
+        };
+        match decoded {
+            Ok(None) => acks
+                .entry(entry.stream.clone())
+                .or_default()
+                .push(entry.entry_id.clone()),
+            Ok(Some(env)) => to_apply.push((entry, env)),
+            Err(e) => failed.push((entry, e)),
+        }
+    }
+    if !to_apply.is_empty() {
+        let span = tracing::info_span!("apply_batch", group = %args.group, events = to_apply.len());
+        let (entries, events): (Vec<_>, Vec<_>) = to_apply.into_iter().unzip();
+        let results = args
+            .handler
+            .apply_batch(&mut conn, events)
+            .instrument(span)
+            .await;
+        for (entry, result) in entries.into_iter().zip(results) {
+            match result {
+                Ok(()) => acks
+                    .entry(entry.stream.clone())
+                    .or_default()
+                    .push(entry.entry_id.clone()),
+                Err(e) => failed.push((entry, e)),
+            }
+        }
+    }
+    let all_ok = failed.is_empty();
+    for (entry, error) in failed {
+        if dead_after(&mut conn, args, &entry, &error).await? {
+            tracing::error!(group = %args.group, entry = %entry.entry_id, %error, "dead-lettering event");
+            bus::dead_letter(&mut conn, &args.group, &entry, &error.to_string())
+                .await
+                .map_err(|e| e.to_string())?;
+            metrics::event_dead_lettered(&args.group);
+        } else {
+            metrics::event_retried(&args.group);
+            state.own_pending = true;
+        }
+    }
+    state.acks = acks;
+    Ok(all_ok)
+}
+
+/// Whether a failed entry goes to the dead letters now: poison at once, a
+/// retry once it was delivered `max_deliveries` times.
+async fn dead_after<H>(
+    conn: &mut RedisConn,
+    args: &LaneArgs<H>,
+    entry: &bus::Delivered,
+    error: &HandlerError,
+) -> Result<bool, String> {
+    match error {
+        HandlerError::Poison(_) => Ok(true),
+        HandlerError::Retry(_) => {
+            let count = bus::delivery_count(conn, &entry.stream, &args.group, &entry.entry_id)
+                .await
+                .map_err(|e| e.to_string())?
+                .unwrap_or(1);
+            if count < args.config.max_deliveries {
+                tracing::warn!(group = %args.group, entry = %entry.entry_id, %error, count, "event failed; will retry");
+            }
+            Ok(count >= args.config.max_deliveries)
+        }
+    }
+}
