@@ -5,8 +5,8 @@
 #
 #   a  throughput: kukka-baseline vs the cluster (kukka up), 32 connections,
 #      RUNS runs each, alternating, fresh data and Redis every run
-#   s  storage attribution: kukka-baseline with --storage plain, outbox
-#      (the cluster's AggregateRepo) and outbox-batched (a prototype)
+#   s  storage attribution: kukka-baseline with --storage plain and outbox
+#      (the cluster's AggregateRepo, committer and relay)
 #   b  circuit breaker: payment latency 200-310 ms vs a 300 ms timeout,
 #      50 connections placing orders, default breaker thresholds and CB_TUNED
 #   c  event lag (201 -> visible on /myPages): probe beside a full
@@ -126,10 +126,10 @@ if running a; then
 fi
 
 if running s; then
-  echo "== s: storage attribution, kukka-baseline --storage plain | outbox | outbox-batched"
+  echo "== s: storage attribution, kukka-baseline --storage plain | outbox"
   rm -f "$OUT"/s-*
   for r in $(seq 1 "$RUNS"); do
-    for st in plain outbox outbox-batched; do
+    for st in plain outbox; do
       run_baseline "$OUT/s-$st-$r.json" "$OUT/s-$st-$r.svg" "$st"
       jq -r '"   run '"$r"' '"$st"': \(.throughput|floor) req/s  p50 \(.latency_ms.p50) ms  p99 \(.latency_ms.p99) ms"' "$OUT/s-$st-$r.json"
       ld
@@ -189,7 +189,7 @@ if want a && [ ${#A_B[@]} -gt 0 ] && [ ${#A_C[@]} -gt 0 ]; then
   echo "cluster / baseline throughput: $(awk -v c="$ct" -v b="$bt" 'BEGIN {printf "%.1f%%", 100*c/b}')"
 fi
 S_ROWS=""
-for st in plain outbox outbox-batched; do
+for st in plain outbox; do
   F=("$OUT"/s-$st-[0-9]*.json)
   [ ${#F[@]} -gt 0 ] && S_ROWS+="| baseline --storage $st | $(fmt "$(med .throughput "${F[@]}")" 0) | $(fmt "$(med .latency_ms.p50 "${F[@]}")" 2) | $(fmt "$(med .latency_ms.p99 "${F[@]}")" 2) |"$'\n'
 done

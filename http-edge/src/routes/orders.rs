@@ -73,15 +73,14 @@ async fn place(
     idem: Option<String>,
     body: Result<Value, ApiError>,
 ) -> Response {
-    let resp = match place_inner(&state, &cid, idem, body).await {
+    // The access log has the request's outcome; the order node logs the order.
+    match place_inner(&state, &cid, idem, body).await {
         Ok(order) => {
-            tracing::info!(order_id = %order.id, "order placed through the edge");
+            tracing::debug!(order_id = %order.id, "order placed through the edge");
             respond::created(&order, &format!("/orders/{}", order.id), &cid)
         }
         Err(e) => e.into_response_with(&cid),
-    };
-    tracing::info!(status = resp.status().as_u16(), "POST /orders");
-    resp
+    }
 }
 
 async fn place_inner(
@@ -193,11 +192,5 @@ async fn get(id: String, state: EdgeState, cid: String) -> Response {
 
 #[tracing::instrument(skip_all, fields(correlation_id = %cid, order_id = %id))]
 async fn cancel(id: String, state: EdgeState, cid: String) -> Response {
-    let result = to_owner(&state, &cid, id, OrderMsg::Cancel).await;
-    let resp = respond::result(result, &cid);
-    tracing::info!(
-        status = resp.status().as_u16(),
-        "POST /orders/{{id}}/cancel"
-    );
-    resp
+    respond::result(to_owner(&state, &cid, id, OrderMsg::Cancel).await, &cid)
 }
