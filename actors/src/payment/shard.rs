@@ -258,14 +258,14 @@ impl Actor for PaymentShard {
             PaymentMsg::Charge(req, reply) => {
                 drain.serve(
                     reply,
-                    async move { payments.charge(req.into_inner()?).await },
+                    async move { payments.charge(req.into_valid()?).await },
                 )
             }
             PaymentMsg::Get(q, reply) => {
-                drain.serve(reply, async move { payments.get(&q.into_inner()?) })
+                drain.serve(reply, async move { payments.get(&q.into_valid()?) })
             }
             PaymentMsg::List(q, reply) => {
-                drain.serve(reply, async move { payments.list(&q.into_inner()?) })
+                drain.serve(reply, async move { payments.list(&q.into_valid()?) })
             }
         }
         Ok(())
