@@ -6,7 +6,9 @@
 //!   member.
 //! - [`rpc`]: calls with a deadline; [`wire`]: the JSON codec for message
 //!   fields (a bad frame becomes an error reply, not a panic);
-//!   [`error`]: [`error::ServiceError`], the error every reply can carry.
+//!   [`error`]: [`error::ServiceError`], the error every reply can carry;
+//!   [`validate`]: the rules every request is checked against by the node
+//!   that receives it.
 //! - [`drain`]: per-request tasks, in-flight counting and draining at
 //!   shutdown.
 //! - [`supervisor`]: the root supervisor (restart with backoff, escalation).
@@ -15,6 +17,8 @@
 //!   [`consumer::EventHandler`], with typed handler errors.
 //! - [`paging`]: one page of a shard's records.
 //! - [`presence`]: the edge's marker in the edge process group.
+//! - [`role`]: what a node is ([`role::Role`]), named by events and by
+//!   the cluster certificates.
 //! - [`faults`]: test-only fault injection (off unless enabled).
 //! - [`metrics`]: the Prometheus metrics (prometheus-client); [`clock`]: RFC 3339
 //!   timestamps.
@@ -29,6 +33,8 @@ pub mod metrics;
 pub mod paging;
 pub mod presence;
 pub mod relay;
+pub mod role;
 pub mod rpc;
 pub mod supervisor;
+pub mod validate;
 pub mod wire;

@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use super::{ConsumerConfig, EventHandler, HandlerError};
 use crate::{
-    events::{Envelope, EventKind},
+    events::{Envelope, EventKind, Refused},
     runtime::metrics,
 };
 
@@ -189,6 +189,17 @@ async fn read<H>(
     .map_err(|e| e.to_string())
 }
 
+/// An event whose origin does not check out ([`Envelope::check_origin`])
+/// is logged and counted, then acknowledged without being applied.
+fn refuse(group: &str, entry: &str, env: &Envelope, refused: &Refused) {
+    let (reason, producer) = match refused {
+        Refused::Producer { producer, .. } => ("producer", producer.as_str()),
+        Refused::KindMismatch { .. } => ("kind_mismatch", "-"),
+    };
+    tracing::warn!(%group, %entry, event_id = %env.event_id, correlation_id = %env.correlation_id, %refused, "ignoring an event from a role that may not produce it");
+    metrics::event_refused(group, env.body.kind().as_str(), producer, reason);
+}
+
 /// One round; `Ok(false)` asks for a short pause (a handler failed).
 async fn poll<H: EventHandler>(state: &mut LaneState<H>) -> Result<bool, String> {
     if state.conn.is_none() {
@@ -225,9 +236,17 @@ async fn poll<H: EventHandler>(state: &mut LaneState<H>) -> Result<bool, String>
                     se.kind
                 ))),
                 Some(kind) if !args.handler.wants(kind) => Ok(None),
-                Some(_) => Envelope::from_stream_event(se)
-                    .map(Some)
-                    .map_err(|e| HandlerError::Poison(format!("undecodable event: {e}"))),
+                Some(kind) => match Envelope::from_stream_event(se) {
+                    Err(e) => Err(HandlerError::Poison(format!("undecodable event: {e}"))),
+                    // Not kukka's own event: ignored (acknowledged), counted.
+                    Ok(env) => match env.check_origin(kind) {
+                        Ok(()) => Ok(Some(env)),
+                        Err(refused) => {
+                            refuse(&args.group, &entry.entry_id, &env, &refused);
+                            Ok(None)
+                        }
+                    },
+                },
             },
             Err(e) => Err(HandlerError::Poison(e.clone())),
         };
