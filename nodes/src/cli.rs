@@ -27,7 +27,9 @@ impl Cli {
         match &self.command {
             Command::Node(a) => a.log_format,
             Command::Up(a) => a.log_format,
-            Command::Views(_) | Command::Status(_) | Command::UpChild(_) => LogFormat::Text,
+            Command::Views(_) | Command::Status(_) | Command::UpChild(_) | Command::Cluster(_) => {
+                LogFormat::Text
+            }
         }
     }
 }
@@ -47,6 +49,9 @@ pub enum Command {
     /// Maintain the read models.
     #[command(subcommand)]
     Views(crate::views::ViewsCommand),
+    /// Cluster credentials: certificates for the nodes.
+    #[command(subcommand)]
+    Cluster(crate::cluster_cmd::ClusterCommand),
 }
 
 /// A node's role.
@@ -65,11 +70,17 @@ pub enum Role {
 impl Role {
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {
+        self.role().as_str()
+    }
+
+    /// The role as the actors know it.
+    pub fn role(self) -> kukka_actors::runtime::role::Role {
+        use kukka_actors::runtime::role::Role as R;
         match self {
-            Self::Edge => "edge",
-            Self::Order => "order",
-            Self::Payment => "payment",
-            Self::Delivery => "delivery",
+            Self::Edge => R::Edge,
+            Self::Order => R::Order,
+            Self::Payment => R::Payment,
+            Self::Delivery => R::Delivery,
         }
     }
 }
@@ -112,6 +123,14 @@ pub struct NodeArgs {
         hide_env_values = true
     )]
     pub cookie: String,
+    /// Directory with this node's cluster TLS files: `ca.crt` (the
+    /// cluster's CA), `tls.crt` and `tls.key` (this node's certificate, which
+    /// names its role, and key). With it, nodes talk over mutual TLS and
+    /// each node accepts from a peer only what the peer's role may send.
+    /// Required unless the cluster listener is on loopback. `kukka up`
+    /// makes them; `kukka cluster certs` makes a set for Kubernetes.
+    #[arg(long, env = "KUKKA_CLUSTER_TLS_DIR")]
+    pub cluster_tls_dir: Option<PathBuf>,
     /// Admin HTTP address (`/healthz`, `/readyz`, `/metrics`; every role.
     /// The edge serves them here only, never on its public address; its
     /// `/readyz?scope=cluster` also requires every role to be joined).

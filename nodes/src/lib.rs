@@ -10,6 +10,10 @@
 //! - [`cluster`]: starting the `ractor_cluster` NodeServer and the dialer
 //!   that keeps this node connected to its seeds (ractor_cluster does not
 //!   reconnect by itself).
+//!   With `--cluster-tls-dir` nodes talk over mutual TLS and check every
+//!   frame against what the peer's role may send.
+//! - [`cluster_cmd`]: `kukka cluster certs`, a CA and a certificate per
+//!   role for Kubernetes Secrets.
 //! - [`faults`]: the admin route that arms test faults.
 //! - [`roles`]: what each role spawns under its root supervisor, and its
 //!   readiness checks, built from a [`roles::NodeContext`].
@@ -29,6 +33,7 @@
 
 pub mod cli;
 pub mod cluster;
+pub mod cluster_cmd;
 pub mod faults;
 pub mod in_process;
 pub mod node;
@@ -47,5 +52,6 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<u8> {
         cli::Command::Views(cmd) => views::run(cmd).await,
         cli::Command::Status(args) => status::run(args).await,
         cli::Command::UpChild(args) => Ok(up::child::exec(args)),
+        cli::Command::Cluster(cmd) => cluster_cmd::run(cmd),
     }
 }

@@ -8,6 +8,7 @@ mod integration {
     mod bulkhead;
     pub mod cancel_saga;
     pub mod chaos;
+    mod cluster_access;
     mod consumer_groups;
     mod contract;
     mod correlation;
