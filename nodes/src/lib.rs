@@ -21,6 +21,8 @@
 //!   [`node::RunningNode`] (supervisor, admin and public HTTP servers,
 //!   graceful shutdown).
 //! - [`in_process`]: every role inside one process, for tests.
+//! - [`redis_acl`]: the Redis users of the roles (`k8s/base/redis/users.acl`)
+//!   and adding their passwords.
 //! - [`up`]: the `up` subcommand: a private `redis-server` and one child
 //!   process per role on distinct free ports ([`up::ports`]), restarted
 //!   when they die, described in `run/*.json`, dying with it
@@ -37,6 +39,7 @@ pub mod cluster_cmd;
 pub mod faults;
 pub mod in_process;
 pub mod node;
+pub mod redis_acl;
 pub mod roles;
 pub mod signals;
 pub mod status;

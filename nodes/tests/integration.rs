@@ -19,6 +19,7 @@ mod integration {
     mod observability;
     mod process_manager;
     mod readiness;
+    mod redis_acl;
     mod redis_cluster;
     mod resilience;
     mod scale_out;
