@@ -14,6 +14,7 @@ mod integration {
     mod correlation;
     mod docs;
     mod durability;
+    mod event_origin;
     pub mod harness;
     mod http_limits;
     mod observability;
