@@ -81,4 +81,40 @@ mod tests {
         }
         assert!(text.contains("user default on nopass"));
     }
+
+    /// The in-cluster Redis renders the file with a shell loop
+    /// (`k8s/base/redis.yaml`): run that loop and compare.
+    #[test]
+    fn the_kubernetes_redis_renders_the_file_as_render_does() {
+        let manifest = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../k8s/base/redis.yaml"
+        ))
+        .expect("redis.yaml");
+        let start = manifest.find("            - |-\n").expect("the script") + 17;
+        let end = manifest.find("              exec redis-server").expect("its end");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().display().to_string();
+        let script: String = manifest[start..end]
+            .lines()
+            .map(|l| l.get(14..).unwrap_or("").to_string() + "\n")
+            .collect::<String>()
+            .replace("/etc/kukka", &format!("{root}/etc"))
+            .replace("/run/redis", &root);
+        std::fs::create_dir_all(dir.path().join("etc/redis-acl")).expect("dir");
+        std::fs::create_dir_all(dir.path().join("etc/redis-users")).expect("dir");
+        std::fs::write(dir.path().join("etc/redis-acl/users.acl"), RULES).expect("rules");
+        for user in users(RULES) {
+            std::fs::write(dir.path().join("etc/redis-users").join(user), format!("pw-{user}"))
+                .expect("password");
+        }
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .expect("sh");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let rendered = std::fs::read_to_string(dir.path().join("users.acl")).expect("rendered");
+        assert_eq!(rendered, render(RULES, |u| format!("pw-{u}")));
+    }
 }
