@@ -14,7 +14,9 @@
 //! - [`supervisor`]: the root supervisor (restart with backoff, escalation).
 //! - [`relay`]: the outbox relay (sled → Redis stream).
 //! - [`consumer`]: consumer-group readers of the stream, generic over an
-//!   [`consumer::EventHandler`], with typed handler errors.
+//!   [`consumer::EventHandler`], with typed handler errors; [`retry`]: when
+//!   a failing event is tried again and when it is dead-lettered;
+//!   [`retention`]: the actor that trims the streams.
 //! - [`paging`]: one page of a shard's records.
 //! - [`presence`]: the edge's marker in the edge process group.
 //! - [`role`]: what a node is ([`role::Role`]), named by events and by
@@ -33,6 +35,8 @@ pub mod metrics;
 pub mod paging;
 pub mod presence;
 pub mod relay;
+pub mod retention;
+pub mod retry;
 pub mod role;
 pub mod rpc;
 pub mod supervisor;

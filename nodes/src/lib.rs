@@ -29,6 +29,7 @@
 //!   ([`up::child`]), their output prefixed on stdout ([`up::output`]).
 //! - [`status`]: `kukka status`, what the run files of a `kukka up` say
 //!   and whether each child is alive and healthy.
+//! - [`events`]: `kukka events dead-letters` and `kukka events redrive`.
 //! - [`views`]: `kukka views rebuild`, replaying the stream into fresh read
 //!   models.
 //! - [`signals`]: process signals as futures, and sending signals.
@@ -36,6 +37,7 @@
 pub mod cli;
 pub mod cluster;
 pub mod cluster_cmd;
+pub mod events;
 pub mod faults;
 pub mod in_process;
 pub mod node;
@@ -56,5 +58,6 @@ pub async fn run(cli: cli::Cli) -> anyhow::Result<u8> {
         cli::Command::Status(args) => status::run(args).await,
         cli::Command::UpChild(args) => Ok(up::child::exec(args)),
         cli::Command::Cluster(cmd) => cluster_cmd::run(cmd),
+        cli::Command::Events(cmd) => events::run(cmd).await,
     }
 }

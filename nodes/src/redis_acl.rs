@@ -92,7 +92,9 @@ mod tests {
         ))
         .expect("redis.yaml");
         let start = manifest.find("            - |-\n").expect("the script") + 17;
-        let end = manifest.find("              exec redis-server").expect("its end");
+        let end = manifest
+            .find("              exec redis-server")
+            .expect("its end");
         let dir = tempfile::tempdir().expect("tempdir");
         let root = dir.path().display().to_string();
         let script: String = manifest[start..end]
@@ -105,15 +107,22 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("etc/redis-users")).expect("dir");
         std::fs::write(dir.path().join("etc/redis-acl/users.acl"), RULES).expect("rules");
         for user in users(RULES) {
-            std::fs::write(dir.path().join("etc/redis-users").join(user), format!("pw-{user}"))
-                .expect("password");
+            std::fs::write(
+                dir.path().join("etc/redis-users").join(user),
+                format!("pw-{user}"),
+            )
+            .expect("password");
         }
         let out = std::process::Command::new("sh")
             .arg("-c")
             .arg(&script)
             .output()
             .expect("sh");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let rendered = std::fs::read_to_string(dir.path().join("users.acl")).expect("rendered");
         assert_eq!(rendered, render(RULES, |u| format!("pw-{u}")));
     }

@@ -12,6 +12,7 @@ mod integration {
     mod consumer_groups;
     mod contract;
     mod correlation;
+    mod dead_letters;
     mod docs;
     mod durability;
     mod event_origin;
@@ -23,6 +24,7 @@ mod integration {
     mod redis_acl;
     mod redis_cluster;
     mod resilience;
+    mod retention;
     mod scale_out;
     mod security;
     pub mod seed_scenario;

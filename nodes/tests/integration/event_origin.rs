@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use kukka_actors::runtime::metrics;
 use kukka_storage::{
-    bus::{self, Partitions},
+    bus::{self, Partitions, Replicated},
     outbox::StreamEvent,
 };
 use serde_json::json;
@@ -60,26 +60,22 @@ async fn an_event_from_a_role_that_may_not_produce_it_is_ignored_and_counted() {
     let mut conn = kukka_storage::redis_conn::connect(&app.redis.url, Duration::from_secs(2))
         .await
         .expect("connect");
-    let labels = [
-        ("group", "payment-0"),
-        ("type", "OrderCancelled"),
-        ("producer", "delivery"),
-        ("reason", "producer"),
-    ];
-    let before = metrics::get("kukka_events_refused_total", &labels).unwrap_or(0.0);
+    let refused = || metrics::events_refused("payment-0", "OrderCancelled", "delivery", "producer");
+    let before = refused();
     bus::publish(
         &mut conn,
         Partitions::default(),
         &[cancelled(&order, "forged-1", Some("delivery"))],
+        Replicated::default(),
     )
     .await
     .expect("publish");
     let counted = eventually(Duration::from_secs(10), || async {
-        let n = metrics::get("kukka_events_refused_total", &labels).unwrap_or(0.0);
+        let n = refused();
         (n > before).then_some(n)
     })
     .await;
-    assert_eq!(counted, Some(before + 1.0), "the forged event was counted");
+    assert_eq!(counted, Some(before + 1), "the forged event was counted");
     assert_eq!(
         payment_status(&app, &order).await,
         "PaymentConfirmed",
@@ -90,6 +86,7 @@ async fn an_event_from_a_role_that_may_not_produce_it_is_ignored_and_counted() {
         &mut conn,
         Partitions::default(),
         &[cancelled(&order, "legacy-1", None)],
+        Replicated::default(),
     )
     .await
     .expect("publish");
