@@ -161,7 +161,15 @@ async fn each_role_does_its_work_as_its_own_redis_user_and_nothing_is_denied() {
     let system = InProcessSystem::start_with_urls(
         &url_of,
         dir.path(),
-        &["--owner-token", OWNER, "--payment-timeout-ms", "3000"],
+        &[
+            "--owner-token",
+            OWNER,
+            "--payment-timeout-ms",
+            "3000",
+            "--enable-test-faults",
+            "--events-retry-first-ms",
+            "50",
+        ],
     )
     .await
     .expect("the system starts with per-role Redis users");
@@ -224,12 +232,20 @@ async fn each_role_does_its_work_as_its_own_redis_user_and_nothing_is_denied() {
         v["deliveryStatus"] == "DeliveryStarted"
     })
     .await;
-    // Placed and cancelled: refunded, delivery cancelled.
+    // Placed and cancelled: refunded (after two failures, retried),
+    // delivery cancelled.
     let cancelled = place("CANCELLED").await;
     until(format!("/myPages/{cancelled}"), |v| {
         v["deliveryStatus"] == "DeliveryRequested"
     })
     .await;
+    let payment_admin = system.node("payment").expect("payment").admin_addr;
+    let armed = http
+        .post(format!("http://{payment_admin}/faults/fail-refund?times=2"))
+        .send()
+        .await
+        .expect("arm");
+    assert_eq!(armed.status(), 200);
     let r = http
         .post(format!("{base}/orders/{cancelled}/cancel"))
         .bearer_auth(OWNER)
@@ -377,6 +393,8 @@ async fn a_roles_credentials_cannot_do_what_the_role_must_not() {
     .await;
     allowed(&delivery_user, &["XADD", events, "*", "type", "x"]).await;
     allowed(&delivery_user, &["XTRIM", DEAD_LETTER_STREAM, "MINID", "0"]).await;
+    allowed(&delivery_user, &["XTRIM", events, "MINID", "0"]).await;
+    allowed(&delivery_user, &["XINFO", "GROUPS", events]).await;
     allowed(&delivery_user, &["HSET", &consumers_key("views"), "c", "1"]).await;
     allowed(
         &delivery_user,
