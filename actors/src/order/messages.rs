@@ -56,6 +56,7 @@ impl Validate for PlaceOrder {
     /// only decodes through its parser).
     fn validate(&self) -> Result<(), ServiceError> {
         validate::correlation_id(&self.correlation_id)?;
+        validate::traceparent(self.traceparent.as_deref())?;
         if let Some(key) = &self.idempotency_key {
             validate::text("idempotencyKey", key, MAX_IDEMPOTENCY_KEY)?;
         }
@@ -66,7 +67,8 @@ impl Validate for PlaceOrder {
 impl Validate for ByOrder {
     /// The order id is typed: one that does not parse never decodes.
     fn validate(&self) -> Result<(), ServiceError> {
-        validate::correlation_id(&self.correlation_id)
+        validate::correlation_id(&self.correlation_id)?;
+        validate::traceparent(self.traceparent.as_deref())
     }
 }
 

@@ -38,6 +38,7 @@ impl Validate for ChargeRequest {
     /// An amount no order can have is refused, whoever asks.
     fn validate(&self) -> Result<(), ServiceError> {
         validate::correlation_id(&self.correlation_id)?;
+        validate::traceparent(self.traceparent.as_deref())?;
         validate::in_range("amount", self.amount, 1, MAX_PRICE)
     }
 }

@@ -634,7 +634,9 @@ pub fn events_retried(group: &str) -> u64 {
 pub fn trimmed(removed: u64, remaining: u64, dead_removed: u64, dead_remaining: u64) {
     let m = metrics();
     m.trimmed.get_or_create(&[]).inc_by(removed);
-    m.dead_letters_trimmed.get_or_create(&[]).inc_by(dead_removed);
+    m.dead_letters_trimmed
+        .get_or_create(&[])
+        .inc_by(dead_removed);
     m.stream_entries
         .get_or_create(&[])
         .set(i64::try_from(remaining).unwrap_or(i64::MAX));

@@ -56,6 +56,27 @@ pub fn correlation_id(id: &str) -> Result<(), ServiceError> {
     }
 }
 
+/// A W3C `traceparent` as the edge forwards it (normalised to version
+/// `00`): `00-<32 hex>-<16 hex>-<2 hex>`, lowercase; or none.
+pub fn traceparent(value: Option<&str>) -> Result<(), ServiceError> {
+    let Some(v) = value else { return Ok(()) };
+    let hex = |s: &str, n: usize| {
+        s.len() == n
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let parts: Vec<&str> = v.split('-').collect();
+    match parts.as_slice() {
+        ["00", trace, parent, flags] if hex(trace, 32) && hex(parent, 16) && hex(flags, 2) => {
+            Ok(())
+        }
+        _ => Err(invalid(
+            "traceparent",
+            "must be 00-<32 hex>-<16 hex>-<2 hex>",
+        )),
+    }
+}
+
 /// Free text: 1 to `max` characters, no control characters.
 pub fn text(field: &str, value: &str, max: usize) -> Result<(), ServiceError> {
     if value.is_empty() || value.chars().count() > max {
@@ -88,6 +109,23 @@ mod tests {
             assert!(correlation_id(bad).is_err(), "{bad:?}");
         }
         assert!(correlation_id(&"a".repeat(MAX_CORRELATION_ID + 1)).is_err());
+    }
+
+    #[test]
+    fn traceparents_are_the_normalised_w3c_form_or_none() {
+        assert!(traceparent(None).is_ok());
+        let ok = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        assert!(traceparent(Some(ok)).is_ok());
+        for bad in [
+            "",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-x",
+            "00-zz-00f067aa0ba902b7-01",
+        ] {
+            assert!(traceparent(Some(bad)).is_err(), "{bad:?}");
+        }
+        assert!(traceparent(Some(&"a".repeat(10_000))).is_err());
     }
 
     #[test]

@@ -339,6 +339,13 @@ async fn every_message_is_checked_by_the_node_that_receives_it() {
         let r = rpc(&payment, |p| PaymentMsg::Charge(Wire::new(req), p), call).await;
         invalid(r.map(|_| ()), field);
     }
+    let traced = ByOrder {
+        correlation_id: "c".into(),
+        order_id: OrderId::new(0, 1),
+        traceparent: Some("x".repeat(5_000)),
+    };
+    let r = rpc(&payment, |p| PaymentMsg::Get(Wire::new(traced), p), call).await;
+    invalid(r.map(|_| ()), "traceparent");
     let huge = ListQuery {
         after: (0..2000u32).map(|s| (s, 0)).collect::<BTreeMap<_, _>>(),
         limit: 10,
