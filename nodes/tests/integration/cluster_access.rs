@@ -142,8 +142,7 @@ async fn a_node_without_a_valid_certificate_never_joins() {
         let _ = child.kill();
         let _ = child.wait();
     }
-    let (status, _) = sys.get("/readyz").await;
-    assert_eq!(status, 200);
+    assert_eq!(sys.cluster_ready().await, 200);
 }
 
 /// A payment shard impostor: answers every charge "confirmed" without

@@ -175,8 +175,13 @@ async fn each_role_does_its_work_as_its_own_redis_user_and_nothing_is_denied() {
     .expect("the system starts with per-role Redis users");
     let base = format!("http://{}", system.edge_addr);
     let http = reqwest::Client::new();
+    let admin = system.node("edge").expect("edge").admin_addr;
     let ready = eventually(Duration::from_secs(30), || async {
-        let r = http.get(format!("{base}/readyz")).send().await.ok()?;
+        let r = http
+            .get(format!("http://{admin}/readyz?scope=cluster"))
+            .send()
+            .await
+            .ok()?;
         (r.status() == 200).then_some(())
     })
     .await;
