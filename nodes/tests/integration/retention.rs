@@ -28,17 +28,41 @@ use serde_json::Value;
 
 use super::harness::{eventually, order_body, RedisServer, TestApp, OWNER};
 
+/// Entries in all partitions now, and entries ever appended to them.
+async fn stream_counts(conn: &mut RedisConn, partitions: Partitions) -> (u64, u64) {
+    let (mut length, mut added) = (0, 0);
+    for p in partitions.all() {
+        let info: redis::Value = match redis::cmd("XINFO")
+            .arg("STREAM")
+            .arg(p.stream())
+            .query_async(conn)
+            .await
+        {
+            Ok(v) => v,
+            Err(_) => continue, // not created yet
+        };
+        let field = |name: &str| -> u64 {
+            let redis::Value::Array(items) = &info else {
+                return 0;
+            };
+            items
+                .chunks(2)
+                .find(|kv| matches!(&kv[0], redis::Value::BulkString(k) if k == name.as_bytes()))
+                .and_then(|kv| match &kv[1] {
+                    redis::Value::Int(n) => u64::try_from(*n).ok(),
+                    _ => None,
+                })
+                .unwrap_or(0)
+        };
+        length += field("length");
+        added += field("entries-added");
+    }
+    (length, added)
+}
+
 /// Entries in all partitions.
 async fn stream_length(conn: &mut RedisConn, partitions: Partitions) -> u64 {
-    let mut n = 0;
-    for p in partitions.all() {
-        n += redis::cmd("XLEN")
-            .arg(p.stream())
-            .query_async::<u64>(conn)
-            .await
-            .expect("xlen");
-    }
-    n
+    stream_counts(conn, partitions).await.0
 }
 
 /// Whether every consumer group of every partition has read and
@@ -82,18 +106,19 @@ async fn with_a_short_retention_the_streams_hold_no_more_than_it_allows() {
     let conn = redis_conn::connect(&app.redis.url, Duration::from_secs(5))
         .await
         .expect("connect");
-    // The stream's length, every 250 ms, while orders go through.
-    let samples = Arc::new(Mutex::new(Vec::<(f64, u64)>::new()));
+    // The stream's length and how much was ever appended, every 250 ms,
+    // while orders go through.
+    let samples = Arc::new(Mutex::new(Vec::<(f64, u64, u64)>::new()));
     let sampling = {
         let (samples, mut conn) = (samples.clone(), conn.clone());
         tokio::spawn(async move {
             let start = Instant::now();
             loop {
-                let n = stream_length(&mut conn, partitions).await;
+                let (n, added) = stream_counts(&mut conn, partitions).await;
                 samples
                     .lock()
                     .expect("samples")
-                    .push((start.elapsed().as_secs_f64(), n));
+                    .push((start.elapsed().as_secs_f64(), n, added));
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
         })
@@ -133,18 +158,34 @@ async fn with_a_short_retention_the_streams_hold_no_more_than_it_allows() {
     let after = started.elapsed();
     sampling.abort();
     let samples = samples.lock().expect("samples").clone();
-    let max = samples.iter().map(|(_, n)| *n).max().unwrap_or(0);
+    let max = samples.iter().map(|(_, n, _)| *n).max().unwrap_or(0);
     let appended = 3 * ORDERS as u64;
     eprintln!(
         "retention soak: {ORDERS} orders ({appended} entries) placed in {:.1} s; stream length every 250 ms: max {max}, samples {:?}; empty {:.1} s after the start",
         placing.as_secs_f64(),
-        samples.iter().map(|(_, n)| *n).collect::<Vec<_>>(),
+        samples.iter().map(|(_, n, _)| *n).collect::<Vec<_>>(),
         after.as_secs_f64()
     );
     assert!(emptied.is_some(), "entries older than the retention remain");
+    // At every moment the streams held no more than what was appended in
+    // the last `window`: the retention, a trim interval, and a generous
+    // allowance for consumers still applying the newest entries.
+    let window = 2.0 + 0.5 + 1.5;
+    for (t, length, added) in &samples {
+        let before = samples
+            .iter()
+            .rev()
+            .find(|(u, _, _)| *u <= t - window)
+            .map_or(0, |(_, _, a)| *a);
+        assert!(
+            *length <= added - before,
+            "at {t:.2} s the streams held {length} entries, but only {} were appended in the {window} s before",
+            added - before
+        );
+    }
     assert!(
-        max < appended / 2,
-        "the streams were not kept short while orders went through: max {max} of {appended}"
+        max < appended,
+        "the streams were trimmed while orders went through"
     );
     // Nothing a group needed was trimmed: every order reached the views.
     let mut seen = 0;
