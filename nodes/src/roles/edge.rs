@@ -3,7 +3,10 @@
 
 use std::time::Duration;
 
-use kukka_actors::runtime::{presence::EdgePresence, supervisor::child};
+use kukka_actors::runtime::{
+    presence::{EdgePresence, EDGE_PRESENCE},
+    supervisor::child,
+};
 use kukka_http_edge::{EdgeSettings, EdgeState};
 
 use super::{HttpSurface, NodeContext, RoleRuntime};
@@ -22,7 +25,7 @@ pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
     let state = EdgeState::new(settings, redis, node.ns.clone(), node.partitions);
     let ns = node.ns.clone();
     Ok(RoleRuntime {
-        children: vec![child(&node.ns, "edge-presence", move || {
+        children: vec![child(&node.ns, EDGE_PRESENCE, move || {
             (EdgePresence, ns.clone())
         })],
         http: HttpSurface::Public(state),
