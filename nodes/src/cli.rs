@@ -457,6 +457,39 @@ pub struct UpChildArgs {
     pub command: Vec<std::ffi::OsString>,
 }
 
+/// Where an operator's command finds Redis (`kukka views`, `kukka events`).
+#[derive(Clone, Debug, Args)]
+pub struct RedisArgs {
+    /// Redis URL, or the comma-separated seeds of a Redis Cluster (an
+    /// operator's user: `kukka-admin` on Kubernetes).
+    #[arg(
+        long,
+        env = "KUKKA_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+    /// Partitions of the event stream (as the nodes run with).
+    #[arg(long, env = "KUKKA_EVENT_PARTITIONS", default_value_t = kukka_storage::bus::Partitions::DEFAULT)]
+    pub event_partitions: u32,
+}
+
+impl RedisArgs {
+    /// The partitions, checked.
+    pub fn partitions(&self) -> anyhow::Result<kukka_storage::bus::Partitions> {
+        Ok(kukka_storage::bus::Partitions::new(self.event_partitions)?)
+    }
+
+    /// A connection, each command answered within 10 s.
+    pub async fn connect(&self) -> anyhow::Result<kukka_storage::redis_conn::RedisConn> {
+        Ok(
+            kukka_storage::redis_conn::connect(&self.redis_url, std::time::Duration::from_secs(10))
+                .await?,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

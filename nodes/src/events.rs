@@ -8,31 +8,13 @@
 //! and since handlers are idempotent it takes effect where it had not (a
 //! refund is made once). A redriven letter leaves the dead letters.
 
-use std::time::Duration;
-
 use kukka_storage::{
     bus::Partitions,
     dead_letters::{self, DeadLetter},
     redis_conn,
 };
 
-/// Where the dead letters are.
-#[derive(Clone, Debug, clap::Args)]
-pub struct RedisArgs {
-    /// Redis URL (an operator's user: `kukka-admin` on Kubernetes).
-    #[arg(
-        long,
-        env = "KUKKA_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379",
-        hide_default_value = true,
-        hide_env_values = true
-    )]
-    pub redis_url: String,
-    /// Partitions of the event stream (for letters parked before streams
-    /// were partitioned, which do not name theirs).
-    #[arg(long, env = "KUKKA_EVENT_PARTITIONS", default_value_t = Partitions::DEFAULT)]
-    pub event_partitions: u32,
-}
+use crate::cli::RedisArgs;
 
 /// Flags of `kukka events dead-letters`.
 #[derive(Clone, Debug, clap::Args)]
@@ -120,8 +102,7 @@ async fn all_letters(
 pub async fn run(cmd: EventsCommand) -> anyhow::Result<u8> {
     match cmd {
         EventsCommand::DeadLetters(args) => {
-            let mut conn =
-                redis_conn::connect(&args.redis.redis_url, Duration::from_secs(10)).await?;
+            let mut conn = args.redis.connect().await?;
             let letters = all_letters(&mut conn, args.limit).await?;
             let total = dead_letters::count(&mut conn).await?;
             for l in &letters {
@@ -154,9 +135,8 @@ pub async fn run(cmd: EventsCommand) -> anyhow::Result<u8> {
             Ok(0)
         }
         EventsCommand::Redrive(args) => {
-            let partitions = Partitions::new(args.redis.event_partitions)?;
-            let mut conn =
-                redis_conn::connect(&args.redis.redis_url, Duration::from_secs(10)).await?;
+            let partitions = args.redis.partitions()?;
+            let mut conn = args.redis.connect().await?;
             let mut code = 0;
             let letters = if args.ids.is_empty() {
                 all_letters(&mut conn, usize::MAX).await?

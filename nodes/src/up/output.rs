@@ -304,7 +304,15 @@ mod tests {
         let mut log = Calls::default();
         let (tx, rx) = mpsc::sync_channel(16);
         let dropped = AtomicU64::new(0);
-        copy_lines("t", input.as_bytes(), &mut log, b"p | ", Some(&tx), &dropped).expect("copy");
+        copy_lines(
+            "t",
+            input.as_bytes(),
+            &mut log,
+            b"p | ",
+            Some(&tx),
+            &dropped,
+        )
+        .expect("copy");
         assert_eq!(log.bytes, input.as_bytes());
         assert_eq!(log.calls, 1, "one write for everything read at once");
         let shown: Vec<Vec<u8>> = rx.try_iter().collect();
