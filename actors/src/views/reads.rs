@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use kukka_storage::redis_conn::RedisConn;
 use kukka_storage::{bus::Partitions, page::Page, views, StorageError};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::keys::{num, order_id_of_member, text, view_key, VIEW_INDEX};
 use crate::delivery::store::{delivery_json, delivery_key, DELIVERY_INDEX};
