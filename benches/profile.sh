@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Where the time goes (see benches/README.md, "Profiling").
 #
-#   benches/profile.sh cpu plain|outbox|outbox-batched|cluster
+#   benches/profile.sh cpu plain|outbox|cluster
 #       CPU time per request of every process (server(s), Redis, the bench)
 #       over a 10 s window of a 32-connection place-orders load, from
 #       /proc/<pid>/stat (all threads, sled's IO threads included).
-#   benches/profile.sh syscalls plain|outbox|outbox-batched [N]
+#   benches/profile.sh syscalls plain|outbox [N]
 #       Synchronous log writes (pwrite + sync_file_range), fsyncs and futex
 #       calls per order of kukka-baseline for N orders (default 20000),
 #       counted with strace --seccomp-bpf (only those calls are traced).
@@ -76,7 +76,8 @@ fi
 
 if [ "$KIND" = cluster ]; then
   "$BIN/kukka" up --edge-port "$HPORT" --data-dir "$DIR/up" >"$DIR/up.log" 2>&1 &
-  PIDS+=($!)
+  # kukka up itself counts too: it copies its children's output to the logs.
+  PIDS+=($!); NAME[$!]=up
   # The edge's probes are on its admin port (run/edge.json), not on $URL.
   wait_until 90 test -s "$DIR/up/run/edge.json"
   ADMIN=$(jq -r .adminAddr "$DIR/up/run/edge.json")

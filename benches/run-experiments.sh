@@ -5,12 +5,20 @@
 #
 #   a  throughput: kukka-baseline vs the cluster (kukka up), 32 connections,
 #      RUNS runs each, alternating, fresh data and Redis every run
-#   s  storage attribution: kukka-baseline with --storage plain, outbox
-#      (the cluster's AggregateRepo) and outbox-batched (a prototype)
+#   s  storage attribution: kukka-baseline with --storage plain and outbox
+#      (the cluster's AggregateRepo, committer and relay)
 #   b  circuit breaker: payment latency 200-310 ms vs a 300 ms timeout,
 #      50 connections placing orders, default breaker thresholds and CB_TUNED
 #   c  event lag (201 -> visible on /myPages): probe beside a full
 #      32-connection load, and beside an open-loop load of LAG_RATE orders/s
+#   l  the read side keeps up: the cluster's closed-loop maximum (median of
+#      a's cluster runs, or RUNS fresh runs), then an open-loop load at
+#      LAG_SHARE (80 %) of it for LAG_SECS (60 s) with a lag probe every
+#      100 ms polled every 2 ms; p99 overall, in the first and the last 10 s
+#   r  past one Redis: events applied per second by the views and delivery
+#      consumers (kukka-consumer-ceiling, CEILING_ORDERS orders) with 1 and 2
+#      consumers, on one Redis and on a 3-master Redis Cluster; and
+#      place-order throughput of kukka up on both
 #   d  criterion micro benchmarks (cargo bench)
 #
 # Environment: RUNS (3), DURATION (30 s), WARMUP (5 s), CONNS (32),
@@ -34,6 +42,9 @@ TARGET=${CARGO_TARGET_DIR:-target}
 BIN=${BIN:-$TARGET/release}
 CB_TUNED=${CB_TUNED:---env KUKKA_BREAKER_OUTAGE_MS=0 --env KUKKA_BREAKER_MINIMUM_CALLS=50 --env KUKKA_BREAKER_FAILURE_RATE=80 --env KUKKA_BREAKER_HALF_OPEN_CALLS=1 --env KUKKA_BREAKER_OPEN_MS=500}
 LAG_RATES=${LAG_RATES:-50 100}
+LAG_SHARE=${LAG_SHARE:-0.8}
+LAG_SECS=${LAG_SECS:-60}
+CEILING_ORDERS=${CEILING_ORDERS:-20000}
 EXPS=("$@")
 [ ${#EXPS[@]} -eq 0 ] && EXPS=(a b c)
 mkdir -p "$OUT"
@@ -44,9 +55,9 @@ want() { local e; for e in "${EXPS[@]}"; do [ "$e" = "$1" ] && return 0; done; r
 running() { [ "${RUN:-1}" = 1 ] && want "$1"; }
 
 if [ "$BUILD" = 1 ] && [ "${RUN:-1}" = 1 ]; then
-  cargo build --release --locked -p kukka-nodes -p kukka-benches
+  cargo build --release --locked -p kukka-nodes -p kukka-benches --bins
 fi
-for b in kukka kukka-bench kukka-baseline; do
+for b in kukka kukka-bench kukka-baseline kukka-consumer-ceiling; do
   [ -x "$BIN/$b" ] || { echo "missing $BIN/$b (build with BUILD=1)" >&2; exit 1; }
 done
 
@@ -126,10 +137,10 @@ if running a; then
 fi
 
 if running s; then
-  echo "== s: storage attribution, kukka-baseline --storage plain | outbox | outbox-batched"
+  echo "== s: storage attribution, kukka-baseline --storage plain | outbox"
   rm -f "$OUT"/s-*
   for r in $(seq 1 "$RUNS"); do
-    for st in plain outbox outbox-batched; do
+    for st in plain outbox; do
       run_baseline "$OUT/s-$st-$r.json" "$OUT/s-$st-$r.svg" "$st"
       jq -r '"   run '"$r"' '"$st"': \(.throughput|floor) req/s  p50 \(.latency_ms.p50) ms  p99 \(.latency_ms.p99) ms"' "$OUT/s-$st-$r.json"
       ld
@@ -171,6 +182,83 @@ if running c; then
   done
 fi
 
+# A durable Redis (like kukka up's) on a free port; prints its URL.
+start_redis() { # dir
+  local port; port=$(free_port)
+  redis-server --port "$port" --bind 127.0.0.1 --dir "$1" --appendonly yes \
+    --appendfsync always --save '' --daemonize no >"$1/redis-$port.log" 2>&1 &
+  PIDS+=($!)
+  wait_until 15 redis-cli -p "$port" ping
+  echo "redis://127.0.0.1:$port"
+}
+
+# A Redis Cluster of 3 durable masters; prints the seed list.
+start_redis_cluster() { # dir
+  local ports=() p i seeds=""
+  for i in 1 2 3; do
+    p=$(free_port); ports+=("$p")
+    mkdir -p "$1/c$p"
+    redis-server --port "$p" --bind 127.0.0.1 --dir "$1/c$p" --appendonly yes \
+      --appendfsync always --save '' --cluster-enabled yes --cluster-config-file nodes.conf \
+      --daemonize no >"$1/redis-$p.log" 2>&1 &
+    PIDS+=($!)
+    wait_until 15 redis-cli -p "$p" ping
+    seeds+="${seeds:+,}redis://127.0.0.1:$p"
+  done
+  redis-cli --cluster create $(for p in "${ports[@]}"; do echo "127.0.0.1:$p"; done) \
+    --cluster-yes >"$1/create.log" 2>&1
+  for p in "${ports[@]}"; do
+    wait_until 30 sh -c "redis-cli -p $p cluster info | grep -q cluster_state:ok"
+  done
+  echo "$seeds"
+}
+
+if running l; then
+  A_C=("$OUT"/a-cluster-*.json)
+  if [ ! -e "${A_C[0]:-}" ]; then
+    echo "== l: the cluster's closed-loop maximum ($RUNS runs)"
+    for r in $(seq 1 "$RUNS"); do
+      "${BENCH[@]}" -c "$CONNS" --spawn --label cluster --json "$OUT/a-cluster-$r.json" >/dev/null
+      jq -r '"   \(.throughput|floor) req/s"' "$OUT/a-cluster-$r.json"
+    done
+    A_C=("$OUT"/a-cluster-*.json)
+  fi
+  max=$(med .throughput "${A_C[@]}")
+  rate=$(awk -v m="$max" -v s="$LAG_SHARE" 'BEGIN {printf "%d", m * s}')
+  echo "== l: open loop at $rate orders/s ($LAG_SHARE of $(fmt "$max" 0) req/s) for $LAG_SECS s, lag probed every 100 ms"
+  rm -f "$OUT"/l-*
+  "$BIN/kukka-bench" --quiet -d "$LAG_SECS" --warmup-secs "$WARMUP" -c 512 --rate "$rate" --spawn \
+    --probe-lag --lag-every-ms 100 --lag-poll-ms 2 --label "read side at $rate orders/s" \
+    --json "$OUT/l-lag.json" --plot "$OUT/l-lag.svg" >/dev/null
+  ld
+fi
+
+if running r; then
+  echo "== r: past one Redis: consumer ceilings ($CEILING_ORDERS orders) and place-order throughput"
+  rm -f "$OUT"/r-*
+  for target in single cluster; do
+    for r in $(seq 1 "$RUNS"); do
+      for h in views delivery; do
+        for n in 1 2; do
+          dir=$(mktemp -d /tmp/kukka-ceiling-XXXXXX); TMPS+=("$dir")
+          n0=${#PIDS[@]}
+          if [ "$target" = single ]; then url=$(start_redis "$dir"); else url=$(start_redis_cluster "$dir"); fi
+          "$BIN/kukka-consumer-ceiling" --redis-url "$url" --orders "$CEILING_ORDERS" --handler "$h" \
+            --consumers "$n" --json "$OUT/r-$target-$h-$n-$r.json" >/dev/null
+          echo "   run $r $target $h x$n: $(jq -r '.events_per_sec|floor' "$OUT/r-$target-$h-$n-$r.json") events/s"
+          for p in "${PIDS[@]:$n0}"; do stop_pid "$p"; done
+          rm -rf "$dir"
+        done
+      done
+      extra=(); [ "$target" = cluster ] && extra=(--env KUKKA_REDIS_CLUSTER=3)
+      "${BENCH[@]}" -c "$CONNS" --spawn --label "cluster on $target Redis" "${extra[@]}" \
+        --json "$OUT/r-$target-place-$r.json" >/dev/null
+      jq -r '"   run '"$r"' '"$target"' place: \(.throughput|floor) req/s  p50 \(.latency_ms.p50) ms  p99 \(.latency_ms.p99) ms"' "$OUT/r-$target-place-$r.json"
+      ld
+    done
+  done
+fi
+
 if running d; then
   echo "== d: criterion micro benchmarks"
   cargo bench --locked -p kukka-benches --bench hot_paths -- --noplot 2>&1 | grep -E '^[a-z].*|time:' || true
@@ -189,7 +277,7 @@ if want a && [ ${#A_B[@]} -gt 0 ] && [ ${#A_C[@]} -gt 0 ]; then
   echo "cluster / baseline throughput: $(awk -v c="$ct" -v b="$bt" 'BEGIN {printf "%.1f%%", 100*c/b}')"
 fi
 S_ROWS=""
-for st in plain outbox outbox-batched; do
+for st in plain outbox; do
   F=("$OUT"/s-$st-[0-9]*.json)
   [ ${#F[@]} -gt 0 ] && S_ROWS+="| baseline --storage $st | $(fmt "$(med .throughput "${F[@]}")" 0) | $(fmt "$(med .latency_ms.p50 "${F[@]}")" 2) | $(fmt "$(med .latency_ms.p99 "${F[@]}")" 2) |"$'\n'
 done
@@ -206,6 +294,30 @@ if want b; then
     [ ${#B[@]} -gt 0 ] || continue
     echo "| $cfg | $(fmt "$(med .ok_pct "${B[@]}")" 2) | $(fmt "$(med .busy_pct "${B[@]}")" 2) | $(fmt "$(med .fast_busy_pct "${B[@]}")" 2) | $(fmt "$(med .latency_ms.p50 "${B[@]}")") / $(fmt "$(med .latency_ms.p99 "${B[@]}")") | $(fmt "$(med .fast_busy_latency_ms.p50 "${B[@]}")") / $(fmt "$(med .fast_busy_latency_ms.p99 "${B[@]}")") | $(fmt "$(med .slow_busy_latency_ms.p50 "${B[@]}")") / $(fmt "$(med .slow_busy_latency_ms.p99 "${B[@]}")") | $(med .outcomes.server_errors "${B[@]}") | $(med .outcomes.connection_errors "${B[@]}") |"
   done
+fi
+if want l && [ -e "$OUT/l-lag.json" ]; then
+  L="$OUT/l-lag.json"
+  # p99 of the probes placed in [from, to) seconds into the measured window.
+  p99_in() { jq -r --argjson a "$1" --argjson b "$2" '[.event_lag.samples[] | select(.[0] >= $a and .[0] < $b and .[1] != null) | .[1]] | sort | if length == 0 then "n/a" else .[((length * 0.99) | ceil) - 1] end' "$L"; }
+  first=$(p99_in 0 10); last=$(p99_in $((LAG_SECS - 10)) "$LAG_SECS")
+  echo "| read side | load req/s | lag p50 ms | lag p99 ms | p99 first 10 s | p99 last 10 s | last / first | probes / not visible |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "| $(jq -r .setup.target_rate "$L") orders/s open loop | $(fmt "$(jq .throughput "$L")" 0) | $(fmt "$(jq .event_lag.lag_ms.p50 "$L")" 1) | $(fmt "$(jq .event_lag.lag_ms.p99 "$L")" 1) | $(fmt "$first" 1) | $(fmt "$last" 1) | $(awk -v a="$first" -v b="$last" 'BEGIN {if (a > 0) printf "%.2f", b / a; else print "n/a"}') | $(jq .event_lag.probes "$L") / $(jq .event_lag.timeouts "$L") |"
+fi
+if want r; then
+  R=("$OUT"/r-*.json)
+  if [ -e "${R[0]:-}" ]; then
+    echo "| Redis | views x1 events/s | views x2 | delivery x1 | delivery x2 | place orders req/s | p99 ms |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+    for target in single cluster; do
+      row="| $target"
+      for hn in views-1 views-2 delivery-1 delivery-2; do
+        F=("$OUT"/r-$target-$hn-[0-9]*.json); row+=" | $(fmt "$(med .events_per_sec "${F[@]}")" 0)"
+      done
+      F=("$OUT"/r-$target-place-[0-9]*.json)
+      echo "$row | $(fmt "$(med .throughput "${F[@]}")" 0) | $(fmt "$(med .latency_ms.p99 "${F[@]}")" 1) |"
+    done
+  fi
 fi
 if want c; then
   echo "| event lag | load req/s | lag p50 ms | lag p99 ms | lag max ms | probes / not visible in 10 s |"

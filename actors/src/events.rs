@@ -2,12 +2,20 @@
 //! the envelope they travel in through the outbox and the Redis stream.
 //!
 //! Every event carries a unique `eventId`, the `correlationId` of the
-//! request that caused it, and the `orderId` it is about, and the request's
-//! W3C `traceparent` when it had one. The JSON is flat: `{"eventId",
-//! "correlationId", "occurredAt", "orderId", "traceparent"?, "type",
-//! ...fields of the type}`. The stream entry's `type` field is the event's
+//! request that caused it, the `orderId` it is about, the role that
+//! produced it (`producer`), and the request's W3C `traceparent` when it
+//! had one. The JSON is flat: `{"eventId", "correlationId", "occurredAt",
+//! "orderId", "producer", "traceparent"?, "type", ...fields of the type}`.
+//! The stream entry's `type` field is the event's
 //! [`EventKind`], so a consumer can skip what it does not handle without
 //! decoding it.
+//!
+//! Each kind has one role that may produce it ([`EventKind::producer`]):
+//! a context publishes only its own events. Consumers check every event
+//! they decode with [`Envelope::check_origin`] and ignore (and count) one
+//! whose producer may not produce its kind, or whose entry names another
+//! kind than its body. Events written before `producer` existed decode
+//! with none and are accepted.
 
 use kukka_storage::outbox::StreamEvent;
 use serde::{Deserialize, Serialize};
@@ -19,6 +27,7 @@ use crate::{
         id::OrderId,
         model::{Order, OrderLine},
     },
+    runtime::role::Role,
 };
 
 /// An event with its metadata.
@@ -33,6 +42,10 @@ pub struct Envelope {
     pub occurred_at: String,
     /// The order it concerns.
     pub order_id: OrderId,
+    /// The role that produced it (absent in events written before it was
+    /// recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer: Option<Role>,
     /// The W3C `traceparent` of the request that caused it (directly or
     /// through the event that caused it), if that request had one. Absent
     /// from events written before it existed.
@@ -147,6 +160,18 @@ impl EventKind {
         Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
+    /// The one role that may produce events of this kind.
+    pub fn producer(self) -> Role {
+        match self {
+            Self::OrderPlaced | Self::OrderRejected | Self::OrderCancelled => Role::Order,
+            Self::PaymentConfirmed | Self::PaymentCancelled => Role::Payment,
+            Self::DeliveryRequested
+            | Self::DeliveryStarted
+            | Self::Delivered
+            | Self::DeliveryCancelled => Role::Delivery,
+        }
+    }
+
     /// The kind of a delivery change to `status`.
     pub fn delivery(status: DeliveryStatus) -> Self {
         match status {
@@ -182,14 +207,38 @@ impl EventBody {
     }
 }
 
+/// Why a consumer ignores an event it decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// Its producer may not produce its kind.
+    #[error("a {producer} node may not produce {kind} events")]
+    Producer {
+        /// Who it claims to come from.
+        producer: Role,
+        /// Its kind.
+        kind: &'static str,
+    },
+    /// The stream entry names another kind than the event's body.
+    #[error("the entry says {entry}, the event is {body}")]
+    KindMismatch {
+        /// The entry's `type`.
+        entry: &'static str,
+        /// The body's kind.
+        body: &'static str,
+    },
+}
+
 impl Envelope {
-    /// A new event with a fresh id, stamped now.
+    /// A new event with a fresh id, stamped now. Its producer is the role
+    /// that owns its kind: each context creates only its own events, on
+    /// its own nodes (the order context's code runs on order nodes only).
     pub fn new(correlation_id: &str, order_id: OrderId, body: EventBody) -> Self {
         Self {
             event_id: uuid::Uuid::new_v4().to_string(),
             correlation_id: correlation_id.to_string(),
             occurred_at: crate::runtime::clock::now(),
             order_id,
+            producer: Some(body.kind().producer()),
             traceparent: None,
             body,
         }
@@ -199,6 +248,26 @@ impl Envelope {
     pub fn with_traceparent(mut self, traceparent: Option<String>) -> Self {
         self.traceparent = traceparent;
         self
+    }
+
+    /// Whether a consumer should apply this event, read from an entry of
+    /// kind `entry`: its body is of that kind, and its producer (if it
+    /// names one) may produce it.
+    pub fn check_origin(&self, entry: EventKind) -> Result<(), Refused> {
+        let kind = self.body.kind();
+        if kind != entry {
+            return Err(Refused::KindMismatch {
+                entry: entry.as_str(),
+                body: kind.as_str(),
+            });
+        }
+        match self.producer {
+            Some(p) if p != kind.producer() => Err(Refused::Producer {
+                producer: p,
+                kind: kind.as_str(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     /// The form written to the outbox and the stream.
@@ -314,5 +383,45 @@ mod tests {
         for k in EventKind::ALL {
             assert_eq!(EventKind::parse(k.as_str()), Some(k));
         }
+    }
+
+    #[test]
+    fn events_name_their_producer_and_only_it_passes() {
+        let e = Envelope::new("c", id(), EventBody::OrderCancelled);
+        let v: serde_json::Value = serde_json::from_str(&e.to_stream_event().data).expect("json");
+        assert_eq!(v["producer"], "order");
+        assert_eq!(e.check_origin(EventKind::OrderCancelled), Ok(()));
+        // A delivery node claiming an order's event is refused...
+        let mut forged = e.clone();
+        forged.producer = Some(Role::Delivery);
+        assert_eq!(
+            forged.check_origin(EventKind::OrderCancelled),
+            Err(Refused::Producer {
+                producer: Role::Delivery,
+                kind: "OrderCancelled"
+            })
+        );
+        // ...and so is an entry whose type disagrees with its body.
+        assert!(matches!(
+            e.check_origin(EventKind::PaymentCancelled),
+            Err(Refused::KindMismatch { .. })
+        ));
+        for k in EventKind::ALL {
+            assert!(Role::ALL.contains(&k.producer()));
+            assert_ne!(k.producer(), Role::Edge, "the edge produces no events");
+        }
+    }
+
+    #[test]
+    fn events_written_before_the_producer_field_still_decode_and_pass() {
+        let old = StreamEvent {
+            event_id: "e1".into(),
+            kind: "OrderCancelled".into(),
+            data: r#"{"eventId":"e1","correlationId":"c","occurredAt":"t","orderId":"0-1","type":"OrderCancelled"}"#.into(),
+            partition_key: "0-1".into(),
+        };
+        let e = Envelope::from_stream_event(&old).expect("an old event decodes");
+        assert_eq!(e.producer, None);
+        assert_eq!(e.check_origin(EventKind::OrderCancelled), Ok(()));
     }
 }

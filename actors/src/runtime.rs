@@ -6,15 +6,21 @@
 //!   member.
 //! - [`rpc`]: calls with a deadline; [`wire`]: the JSON codec for message
 //!   fields (a bad frame becomes an error reply, not a panic);
-//!   [`error`]: [`error::ServiceError`], the error every reply can carry.
+//!   [`error`]: [`error::ServiceError`], the error every reply can carry;
+//!   [`validate`]: the rules every request is checked against by the node
+//!   that receives it.
 //! - [`drain`]: per-request tasks, in-flight counting and draining at
 //!   shutdown.
 //! - [`supervisor`]: the root supervisor (restart with backoff, escalation).
 //! - [`relay`]: the outbox relay (sled → Redis stream).
 //! - [`consumer`]: consumer-group readers of the stream, generic over an
-//!   [`consumer::EventHandler`], with typed handler errors.
+//!   [`consumer::EventHandler`], with typed handler errors; [`retry`]: when
+//!   a failing event is tried again and when it is dead-lettered;
+//!   [`retention`]: the actor that trims the streams.
 //! - [`paging`]: one page of a shard's records.
 //! - [`presence`]: the edge's marker in the edge process group.
+//! - [`role`]: what a node is ([`role::Role`]), named by events and by
+//!   the cluster certificates.
 //! - [`faults`]: test-only fault injection (off unless enabled).
 //! - [`metrics`]: the Prometheus metrics (prometheus-client); [`clock`]: RFC 3339
 //!   timestamps.
@@ -29,6 +35,10 @@ pub mod metrics;
 pub mod paging;
 pub mod presence;
 pub mod relay;
+pub mod retention;
+pub mod retry;
+pub mod role;
 pub mod rpc;
 pub mod supervisor;
+pub mod validate;
 pub mod wire;

@@ -49,6 +49,9 @@ pub struct CeilingArgs {
     /// would be), dividing the partitions.
     #[arg(long, default_value_t = 1)]
     pub consumers: usize,
+    /// Also write the result as JSON to this file.
+    #[arg(long)]
+    pub json: Option<std::path::PathBuf>,
 }
 
 /// A consumer kukka runs.

@@ -27,7 +27,11 @@ impl Cli {
         match &self.command {
             Command::Node(a) => a.log_format,
             Command::Up(a) => a.log_format,
-            Command::Views(_) | Command::Status(_) | Command::UpChild(_) => LogFormat::Text,
+            Command::Views(_)
+            | Command::Status(_)
+            | Command::UpChild(_)
+            | Command::Cluster(_)
+            | Command::Events(_) => LogFormat::Text,
         }
     }
 }
@@ -47,6 +51,12 @@ pub enum Command {
     /// Maintain the read models.
     #[command(subcommand)]
     Views(crate::views::ViewsCommand),
+    /// The event streams' dead letters: list them, deliver them again.
+    #[command(subcommand)]
+    Events(crate::events::EventsCommand),
+    /// Cluster credentials: certificates for the nodes.
+    #[command(subcommand)]
+    Cluster(crate::cluster_cmd::ClusterCommand),
 }
 
 /// A node's role.
@@ -65,11 +75,17 @@ pub enum Role {
 impl Role {
     /// Lower-case name.
     pub fn as_str(self) -> &'static str {
+        self.role().as_str()
+    }
+
+    /// The role as the actors know it.
+    pub fn role(self) -> kukka_actors::runtime::role::Role {
+        use kukka_actors::runtime::role::Role as R;
         match self {
-            Self::Edge => "edge",
-            Self::Order => "order",
-            Self::Payment => "payment",
-            Self::Delivery => "delivery",
+            Self::Edge => R::Edge,
+            Self::Order => R::Order,
+            Self::Payment => R::Payment,
+            Self::Delivery => R::Delivery,
         }
     }
 }
@@ -112,6 +128,14 @@ pub struct NodeArgs {
         hide_env_values = true
     )]
     pub cookie: String,
+    /// Directory with this node's cluster TLS files: `ca.crt` (the
+    /// cluster's CA), `tls.crt` and `tls.key` (this node's certificate, which
+    /// names its role, and key). With it, nodes talk over mutual TLS and
+    /// each node accepts from a peer only what the peer's role may send.
+    /// Required unless the cluster listener is on loopback. `kukka up`
+    /// makes them; `kukka cluster certs` makes a set for Kubernetes.
+    #[arg(long, env = "KUKKA_CLUSTER_TLS_DIR")]
+    pub cluster_tls_dir: Option<PathBuf>,
     /// Admin HTTP address (`/healthz`, `/readyz`, `/metrics`; every role.
     /// The edge serves them here only, never on its public address; its
     /// `/readyz?scope=cluster` also requires every role to be joined).
@@ -143,6 +167,29 @@ pub struct NodeArgs {
     /// How long to wait for those replicas, in milliseconds.
     #[arg(long, env = "KUKKA_REDIS_WAIT_MS", default_value_t = 1000)]
     pub redis_wait_ms: u64,
+    /// Event streams keep what every consumer group has applied at least
+    /// this long, in seconds; older entries are trimmed (by the delivery
+    /// nodes), and so are dead letters nobody redrove. What some group has
+    /// not acknowledged yet is never trimmed.
+    #[arg(long, env = "KUKKA_EVENTS_RETENTION_SECS", default_value_t = 7 * 24 * 3600)]
+    pub events_retention_secs: u64,
+    /// How often a delivery node trims the streams, in milliseconds.
+    #[arg(long, env = "KUKKA_EVENTS_TRIM_EVERY_MS", default_value_t = 60_000, value_parser = positive())]
+    pub events_trim_every_ms: u64,
+    /// A consumer retries an event that failed for a passing reason after
+    /// this long (ms), doubling the wait after each failure...
+    #[arg(long, env = "KUKKA_EVENTS_RETRY_FIRST_MS", default_value_t = 250, value_parser = positive())]
+    pub events_retry_first_ms: u64,
+    /// ...up to this long (ms; keep it under 30 s, after which another
+    /// member of the group would take the event over)...
+    #[arg(long, env = "KUKKA_EVENTS_RETRY_MAX_MS", default_value_t = 20_000, value_parser = positive())]
+    pub events_retry_max_ms: u64,
+    /// ...until the waits add up to this many seconds: then the event goes
+    /// to the dead letters (`kukka events dead-letters`, `kukka events
+    /// redrive`). An event that can never apply (undecodable, unknown,
+    /// invalid) goes there at once.
+    #[arg(long, env = "KUKKA_EVENTS_RETRY_TOTAL_SECS", default_value_t = 15 * 60)]
+    pub events_retry_total_secs: u64,
     /// Where an order or payment node keeps its sled database.
     #[arg(long, env = "KUKKA_DATA_DIR", default_value = "./.kukka/data")]
     pub data_dir: PathBuf,
@@ -309,6 +356,16 @@ impl NodeArgs {
         }
     }
 
+    /// When a consumer retries a failing event and when it gives up.
+    pub fn retry_policy(&self) -> kukka_actors::runtime::retry::RetryPolicy {
+        use std::time::Duration;
+        kukka_actors::runtime::retry::RetryPolicy {
+            first: Duration::from_millis(self.events_retry_first_ms),
+            max: Duration::from_millis(self.events_retry_max_ms.max(self.events_retry_first_ms)),
+            total: Duration::from_secs(self.events_retry_total_secs),
+        }
+    }
+
     /// The limits of this node's HTTP servers.
     pub fn http_limits(&self) -> kukka_http_edge::server::HttpLimits {
         use std::time::Duration;
@@ -436,6 +493,39 @@ pub struct UpChildArgs {
     /// The program to run and its arguments, after `--`.
     #[arg(last = true, required = true)]
     pub command: Vec<std::ffi::OsString>,
+}
+
+/// Where an operator's command finds Redis (`kukka views`, `kukka events`).
+#[derive(Clone, Debug, Args)]
+pub struct RedisArgs {
+    /// Redis URL, or the comma-separated seeds of a Redis Cluster (an
+    /// operator's user: `kukka-admin` on Kubernetes).
+    #[arg(
+        long,
+        env = "KUKKA_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    pub redis_url: String,
+    /// Partitions of the event stream (as the nodes run with).
+    #[arg(long, env = "KUKKA_EVENT_PARTITIONS", default_value_t = kukka_storage::bus::Partitions::DEFAULT)]
+    pub event_partitions: u32,
+}
+
+impl RedisArgs {
+    /// The partitions, checked.
+    pub fn partitions(&self) -> anyhow::Result<kukka_storage::bus::Partitions> {
+        Ok(kukka_storage::bus::Partitions::new(self.event_partitions)?)
+    }
+
+    /// A connection, each command answered within 10 s.
+    pub async fn connect(&self) -> anyhow::Result<kukka_storage::redis_conn::RedisConn> {
+        Ok(
+            kukka_storage::redis_conn::connect(&self.redis_url, std::time::Duration::from_secs(10))
+                .await?,
+        )
+    }
 }
 
 #[cfg(test)]

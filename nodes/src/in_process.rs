@@ -82,10 +82,21 @@ impl InProcessSystem {
     /// flags (e.g. `--owner-token T`, `--payment-max-concurrent 2`) go to
     /// every role.
     pub async fn start(redis_url: &str, data_dir: &Path, extra: &[&str]) -> anyhow::Result<Self> {
+        Self::start_with_urls(&|_| redis_url.to_string(), data_dir, extra).await
+    }
+
+    /// Like [`Self::start`], with each role's Redis URL from `redis_url`
+    /// (given the role's name), e.g. each role as its own Redis user.
+    pub async fn start_with_urls(
+        redis_url: &(dyn Fn(&str) -> String + Sync),
+        data_dir: &Path,
+        extra: &[&str],
+    ) -> anyhow::Result<Self> {
         let scope = unique_scope();
         let mut nodes = Vec::new();
         for role in ["payment", "order", "delivery", "edge"] {
-            let ctx = NodeContext::new(node_args(role, data_dir, redis_url, extra)?, &scope)?;
+            let url = redis_url(role);
+            let ctx = NodeContext::new(node_args(role, data_dir, &url, extra)?, &scope)?;
             nodes.push(RunningNode::start(ctx, Vec::new()).await?);
         }
         let edge_addr = nodes

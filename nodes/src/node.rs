@@ -264,6 +264,7 @@ pub async fn run(mut args: NodeArgs) -> anyhow::Result<u8> {
     args.resolve_shard().map_err(anyhow::Error::msg)?;
     crate::secrets::check(&args).map_err(anyhow::Error::msg)?;
     let role = args.role.as_str();
+    let tls = cluster::tls_for(&args)?;
     let node_name = format!("{}-{}", args.instance(), std::process::id());
     let server = cluster::start(
         args.cluster_bind,
@@ -271,6 +272,7 @@ pub async fn run(mut args: NodeArgs) -> anyhow::Result<u8> {
         args.cookie.clone(),
         node_name.clone(),
         args.cluster_host.clone(),
+        tls.clone(),
     )
     .await?;
     let dialer = DialerArgs {
@@ -281,6 +283,7 @@ pub async fn run(mut args: NodeArgs) -> anyhow::Result<u8> {
             .filter(|s| !s.trim().is_empty())
             .cloned()
             .collect(),
+        tls,
     };
     let cluster_port = args.cluster_port;
     let ctx = NodeContext::new(args, Namespace::CLUSTER_SCOPE)?;

@@ -119,6 +119,10 @@ pub fn consumer<H: EventHandler>(
     let group = group.to_string();
     let instance = node.args.instance();
     let partitions = node.partitions;
+    let config = ConsumerConfig {
+        retry: node.args.retry_policy(),
+        ..ConsumerConfig::default()
+    };
     child(&node.ns, short, move || {
         (
             StreamConsumer::default(),
@@ -128,7 +132,7 @@ pub fn consumer<H: EventHandler>(
                 group: group.clone(),
                 consumer: instance.clone(),
                 partitions,
-                config: ConsumerConfig::default(),
+                config,
             },
         )
     })

@@ -31,7 +31,13 @@ pub fn subscriber<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let builder = fmt().with_env_filter(filter).with_writer(writer);
+    // Colours only for a person at a terminal: never in files, pipes or
+    // `kukka up`'s logs (which colours its own prefixes).
+    use std::io::IsTerminal;
+    let builder = fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(writer);
     match format {
         LogFormat::Text => Box::new(builder.finish()),
         LogFormat::Json => Box::new(

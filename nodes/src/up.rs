@@ -5,7 +5,9 @@
 //!   same dir says who holds it and exits 1, starting nothing.
 //! - Starts a private `redis-server` (unless `--redis-url` is given) with a
 //!   password kept in the data dir ([`redis`]), and one child process per
-//!   role, each with its data under `--data-dir`.
+//!   role, each with its data under `--data-dir`. The nodes talk over
+//!   mutual TLS with certificates of a private CA made at every start
+//!   ([`tls`]).
 //! - Every child dies with `kukka up`, even when it is killed with SIGKILL
 //!   ([`child`], [`spawner`]).
 //! - For every child it writes `run/<name>.json` (mode 0600) with `pid`,
@@ -37,6 +39,7 @@ pub mod process;
 pub mod redis;
 pub mod redis_cluster;
 pub mod spawner;
+pub mod tls;
 pub mod token_secret;
 
 use std::{path::Path, sync::Arc, time::Duration};
@@ -97,6 +100,7 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
     };
     let mut ports = ports::PortPool::avoiding(&fixed_edge_ports);
     let plans = plan::plan(replicas, args.edge_port, || ports.take())?;
+    tls::issue(&dir, &plans).context("cannot make the cluster's certificates")?;
     let own_redis = args.redis_url.is_none();
     let cluster = (args.redis_cluster > 0).then_some(redis_cluster::Shape {
         masters: args.redis_cluster,
@@ -148,6 +152,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
     }
     for (i, node) in plans.iter().enumerate() {
         let mut env = node_env.clone();
+        env.push((
+            "KUKKA_CLUSTER_TLS_DIR".to_string(),
+            tls::node_dir(&dir, &node.name)
+                .to_string_lossy()
+                .into_owned(),
+        ));
         if node.role == "edge" {
             env.push(("KUKKA_TOKEN_SECRET".into(), token_secret.clone()));
         }

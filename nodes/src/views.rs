@@ -7,8 +7,6 @@
 //! found through their index, not by scanning keys. It rebuilds what the
 //! stream still holds (entries older than the retention are gone).
 
-use std::time::Duration;
-
 use kukka_actors::{
     events::Envelope,
     order::customer::CustomerId,
@@ -17,23 +15,16 @@ use kukka_actors::{
         projector::ViewProjector,
     },
 };
-use kukka_storage::{bus, bus::Partitions, redis_conn};
+use kukka_storage::bus;
+
+use crate::cli::RedisArgs;
 
 /// Flags of `kukka views rebuild`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct RebuildArgs {
-    /// Redis URL (or the comma-separated seeds of a Redis Cluster).
-    #[arg(
-        long,
-        env = "KUKKA_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379",
-        hide_default_value = true,
-        hide_env_values = true
-    )]
-    pub redis_url: String,
-    /// Partitions of the event stream (as the nodes run with).
-    #[arg(long, env = "KUKKA_EVENT_PARTITIONS", default_value_t = Partitions::DEFAULT)]
-    pub event_partitions: u32,
+    /// Where the streams and views are.
+    #[command(flatten)]
+    pub redis: RedisArgs,
 }
 
 /// What `kukka views` can do.
@@ -46,8 +37,8 @@ pub enum ViewsCommand {
 /// Runs a views command.
 pub async fn run(cmd: ViewsCommand) -> anyhow::Result<u8> {
     let ViewsCommand::Rebuild(args) = cmd;
-    let partitions = Partitions::new(args.event_partitions)?;
-    let mut conn = redis_conn::connect(&args.redis_url, Duration::from_secs(10)).await?;
+    let partitions = args.redis.partitions()?;
+    let mut conn = args.redis.connect().await?;
     partitions.agree(&mut conn).await?;
     // Drop every listed view, then the index.
     let members: Vec<String> = redis::cmd("ZRANGE")

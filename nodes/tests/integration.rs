@@ -9,11 +9,14 @@ mod integration {
     mod bulkhead;
     pub mod cancel_saga;
     pub mod chaos;
+    mod cluster_access;
     mod consumer_groups;
     mod contract;
     mod correlation;
+    mod dead_letters;
     mod docs;
     mod durability;
+    mod event_origin;
     pub mod harness;
     mod http_limits;
     mod idempotency;
@@ -22,8 +25,10 @@ mod integration {
     mod original_clients;
     mod process_manager;
     mod readiness;
+    mod redis_acl;
     mod redis_cluster;
     mod resilience;
+    mod retention;
     mod scale_out;
     mod security;
     pub mod seed_scenario;

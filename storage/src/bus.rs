@@ -401,6 +401,73 @@ pub async fn delivery_count(
     Ok(rows.first().map(|(_, _, _, n)| *n as usize))
 }
 
+/// An entry pending for a consumer: its id, how long since it was last
+/// delivered, and how often it was.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// The entry id.
+    pub entry_id: String,
+    /// Milliseconds since its last delivery.
+    pub idle_ms: u64,
+    /// Deliveries so far.
+    pub deliveries: u64,
+}
+
+/// Up to `count` entries of `group` on `stream` pending for `consumer`,
+/// oldest first.
+pub async fn pending_of(
+    conn: &mut RedisConn,
+    stream: &str,
+    group: &str,
+    consumer: &str,
+    count: usize,
+) -> Result<Vec<Pending>, StorageError> {
+    let rows: Vec<(String, String, u64, u64)> = redis::cmd("XPENDING")
+        .arg(stream)
+        .arg(group)
+        .arg("-")
+        .arg("+")
+        .arg(count)
+        .arg(consumer)
+        .query_async(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(entry_id, _, idle_ms, deliveries)| Pending {
+            entry_id,
+            idle_ms,
+            deliveries,
+        })
+        .collect())
+}
+
+/// Delivers `entry_ids` of `group` on `stream` to `consumer` again (which
+/// counts as a delivery); the entries that still exist.
+pub async fn claim(
+    conn: &mut RedisConn,
+    stream: &str,
+    group: &str,
+    consumer: &str,
+    entry_ids: &[String],
+) -> Result<Vec<Delivered>, StorageError> {
+    if entry_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let reply: redis::streams::StreamClaimReply = redis::cmd("XCLAIM")
+        .arg(stream)
+        .arg(group)
+        .arg(consumer)
+        .arg(0)
+        .arg(entry_ids)
+        .query_async(conn)
+        .await?;
+    Ok(reply
+        .ids
+        .into_iter()
+        .map(|id| to_delivered(stream.to_string(), id))
+        .collect())
+}
+
 /// Acknowledges applied entries of `stream`.
 pub async fn ack(
     conn: &mut RedisConn,

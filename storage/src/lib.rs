@@ -18,6 +18,9 @@
 //! - [`redis_conn`]: opening Redis connections with explicit timeouts.
 //! - [`bus`]: the Redis Streams event bus (append, consumer groups, ack,
 //!   reclaim).
+//! - [`retention`]: trimming the streams below what every consumer group
+//!   acknowledged, keeping the retention period.
+//! - [`dead_letters`]: listing and redriving parked events.
 //! - [`views`]: read models and Redis-held aggregates as hashes, merged by an
 //!   atomic Lua script so that applying an update twice, or out of order,
 //!   ends in the same state.
@@ -26,10 +29,12 @@
 pub mod aggregate_repo;
 pub mod bus;
 pub mod committer;
+pub mod dead_letters;
 pub mod error;
 pub mod outbox;
 pub mod page;
 pub mod redis_conn;
+pub mod retention;
 pub mod sled_store;
 pub mod views;
 

@@ -163,10 +163,10 @@ impl Actor for DeliveryDesk {
         let drain = &state.drain;
         match msg {
             DeliveryMsg::Update(req, reply) => drain.serve(reply, async move {
-                deliveries.owner_update(req.into_inner()?).await
+                deliveries.owner_update(req.into_valid()?).await
             }),
             DeliveryMsg::ReserveCancel(req, reply) => drain.serve(reply, async move {
-                deliveries.reserve_cancel(req.into_inner()?).await
+                deliveries.reserve_cancel(req.into_valid()?).await
             }),
         }
         Ok(())

@@ -7,9 +7,14 @@ use ractor::RpcReplyPort;
 use ractor_cluster::RactorClusterMessage;
 use serde::{Deserialize, Serialize};
 
+use super::model::DeliveryStatus;
 use crate::{
     order::{id::OrderId, messages::ByOrder},
-    runtime::{error::Reply, wire::Wire},
+    runtime::{
+        error::{Reply, ServiceError},
+        validate::{self, invalid, Validate},
+        wire::Wire,
+    },
 };
 
 /// The owner moves a delivery forward.
@@ -22,6 +27,16 @@ pub struct DeliveryUpdate {
     pub order_id: OrderId,
     /// `DeliveryStarted` or `Delivered`, as the owner sent it.
     pub status: String,
+}
+
+impl Validate for DeliveryUpdate {
+    fn validate(&self) -> Result<(), ServiceError> {
+        validate::correlation_id(&self.correlation_id)?;
+        match DeliveryStatus::parse(&self.status) {
+            Some(s) if s.settable_by_owner() => Ok(()),
+            _ => Err(invalid("status", "must be DeliveryStarted or Delivered")),
+        }
+    }
 }
 
 /// Messages of a delivery desk.

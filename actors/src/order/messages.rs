@@ -17,8 +17,9 @@ use super::{
     new_order::NewOrder,
 };
 use crate::runtime::{
-    error::Reply,
+    error::{Reply, ServiceError},
     paging::{ListQuery, ShardPage},
+    validate::{self, Validate, MAX_IDEMPOTENCY_KEY},
     wire::Wire,
 };
 
@@ -62,6 +63,28 @@ pub struct ByOrder {
     /// carried into the events the request causes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+}
+
+impl Validate for PlaceOrder {
+    /// The order itself was checked when it was decoded (a [`NewOrder`]
+    /// only decodes through its parser); the customer and the key's scope
+    /// are typed.
+    fn validate(&self) -> Result<(), ServiceError> {
+        validate::correlation_id(&self.correlation_id)?;
+        validate::traceparent(self.traceparent.as_deref())?;
+        if let Some(key) = &self.idempotency_key {
+            validate::text("idempotencyKey", key, MAX_IDEMPOTENCY_KEY)?;
+        }
+        Ok(())
+    }
+}
+
+impl Validate for ByOrder {
+    /// The order id is typed: one that does not parse never decodes.
+    fn validate(&self) -> Result<(), ServiceError> {
+        validate::correlation_id(&self.correlation_id)?;
+        validate::traceparent(self.traceparent.as_deref())
+    }
 }
 
 /// Messages of an order shard.

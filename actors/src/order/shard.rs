@@ -151,19 +151,19 @@ impl Actor for OrderShard {
         let drain = &state.drain;
         match msg {
             OrderMsg::Place(req, reply) => {
-                drain.serve(reply, async move { orders.place(req.into_inner()?).await })
+                drain.serve(reply, async move { orders.place(req.into_valid()?).await })
             }
             OrderMsg::Get(q, reply) => {
-                drain.serve(reply, async move { orders.get(&q.into_inner()?) })
+                drain.serve(reply, async move { orders.get(&q.into_valid()?) })
             }
             OrderMsg::List(q, reply) => {
-                drain.serve(reply, async move { orders.list(&q.into_inner()?) })
+                drain.serve(reply, async move { orders.list(&q.into_valid()?) })
             }
             OrderMsg::Cancel(q, reply) => {
-                drain.serve(reply, async move { orders.cancel(q.into_inner()?).await })
+                drain.serve(reply, async move { orders.cancel(q.into_valid()?).await })
             }
             OrderMsg::Resolve(q, reply) => {
-                drain.serve(reply, async move { orders.resolve(q.into_inner()?).await })
+                drain.serve(reply, async move { orders.resolve(q.into_valid()?).await })
             }
             OrderMsg::Status(_, reply) => {
                 drain.serve(reply, async move { orders.bulkhead_status().await })

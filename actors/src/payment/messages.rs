@@ -9,10 +9,11 @@ use serde::{Deserialize, Serialize};
 
 use super::model::Payment;
 use crate::{
-    order::{id::OrderId, messages::ByOrder},
+    order::{id::OrderId, messages::ByOrder, new_order::MAX_PRICE},
     runtime::{
-        error::Reply,
+        error::{Reply, ServiceError},
         paging::{ListQuery, ShardPage},
+        validate::{self, Validate},
         wire::Wire,
     },
 };
@@ -31,6 +32,15 @@ pub struct ChargeRequest {
     /// carried into the events the request causes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
+}
+
+impl Validate for ChargeRequest {
+    /// An amount no order can have is refused, whoever asks.
+    fn validate(&self) -> Result<(), ServiceError> {
+        validate::correlation_id(&self.correlation_id)?;
+        validate::traceparent(self.traceparent.as_deref())?;
+        validate::in_range("amount", self.amount, 1, MAX_PRICE)
+    }
 }
 
 /// Messages of a payment shard.

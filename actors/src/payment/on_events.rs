@@ -8,7 +8,10 @@ use kukka_storage::redis_conn::RedisConn;
 use super::shard::Payments;
 use crate::{
     events::{Envelope, EventBody, EventKind},
-    runtime::consumer::{EventHandler, HandlerError},
+    runtime::{
+        consumer::{EventHandler, HandlerError},
+        faults::Fault,
+    },
 };
 
 /// Prefix of the payment shards' consumer groups.
@@ -30,6 +33,11 @@ impl EventHandler for Payments {
     async fn apply(&self, _conn: &mut RedisConn, event: Envelope) -> Result<(), HandlerError> {
         match event.body {
             EventBody::OrderCancelled | EventBody::OrderRejected { .. } => {
+                if self.faults.fire(Fault::FailRefund) {
+                    return Err(HandlerError::Retry(
+                        "injected fault: no space left on the payment node's disk".into(),
+                    ));
+                }
                 self.cancel_for_order(
                     &event.correlation_id,
                     event.traceparent.as_deref(),

@@ -31,6 +31,7 @@ use crate::{
         clock,
         drain::Drain,
         error::{Reply, ServiceError},
+        faults::Faults,
         groups::{payment_shard, Namespace, PAYMENT_SHARDS},
         metrics,
         paging::{ListQuery, ShardPage},
@@ -54,6 +55,8 @@ pub struct Payments {
     /// Charges whose order has not been seen established yet (order id →
     /// [`Unsettled`]), for reconciliation, and the tree's id in changes.
     pub unsettled: (sled::Tree, TreeId),
+    /// This node's test faults.
+    pub faults: Arc<Faults>,
 }
 
 /// A charge whose order has not been seen established yet.
@@ -258,14 +261,14 @@ impl Actor for PaymentShard {
             PaymentMsg::Charge(req, reply) => {
                 drain.serve(
                     reply,
-                    async move { payments.charge(req.into_inner()?).await },
+                    async move { payments.charge(req.into_valid()?).await },
                 )
             }
             PaymentMsg::Get(q, reply) => {
-                drain.serve(reply, async move { payments.get(&q.into_inner()?) })
+                drain.serve(reply, async move { payments.get(&q.into_valid()?) })
             }
             PaymentMsg::List(q, reply) => {
-                drain.serve(reply, async move { payments.list(&q.into_inner()?) })
+                drain.serve(reply, async move { payments.list(&q.into_valid()?) })
             }
         }
         Ok(())
@@ -288,6 +291,7 @@ mod tests {
             ns,
             inject_latency: None,
             unsettled: store.tree("payments.unsettled").expect("tree"),
+            faults: Faults::disabled(),
         }
     }
 

@@ -25,8 +25,11 @@
 //! Failures are typed ([`HandlerError`]): an event that cannot be decoded,
 //! has an unknown type, or that the handler finds invalid is poison and goes
 //! to the dead-letter stream at once; a failure that may pass (Redis or the
-//! disk briefly unavailable) is retried, and dead-lettered only after
-//! `max_deliveries` deliveries.
+//! disk briefly unavailable) stays pending and is delivered again on the
+//! schedule of [`RetryPolicy`] (waits doubling up to a cap, for a total of
+//! 15 minutes by default) while the entries after it go on, and is
+//! dead-lettered only when that total is spent. The lane decides both in
+//! one place (`lane::dead_after`).
 //!
 //! `claim_idle` must exceed the longest time an entry can wait in a batch
 //! plus its handling, or a slow-but-alive consumer's entry would be claimed
@@ -57,6 +60,7 @@ use self::{
     lane::{Lane, LaneArgs},
     membership::Membership,
 };
+pub use super::retry::RetryPolicy;
 use crate::events::{Envelope, EventKind};
 
 /// Why a handler did not apply an event.
@@ -120,8 +124,9 @@ pub struct ConsumerConfig {
     pub claim_idle: Duration,
     /// How often to look for such entries.
     pub claim_every: Duration,
-    /// Deliveries before an entry is dead-lettered.
-    pub max_deliveries: usize,
+    /// When a failing entry is delivered again, and when it is
+    /// dead-lettered.
+    pub retry: RetryPolicy,
     /// How often a member renews its membership and looks at the others.
     pub heartbeat: Duration,
     /// A member whose heartbeat is older than this is gone.
@@ -135,7 +140,7 @@ impl Default for ConsumerConfig {
             block: Duration::from_millis(1000),
             claim_idle: Duration::from_secs(30),
             claim_every: Duration::from_secs(5),
-            max_deliveries: 5,
+            retry: RetryPolicy::default(),
             heartbeat: Duration::from_secs(1),
             member_ttl: Duration::from_secs(5),
         }

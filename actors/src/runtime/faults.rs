@@ -23,13 +23,17 @@ pub enum Fault {
     /// delivery was reserved for a cancel and before the order is cancelled:
     /// the cancel saga's forward recovery must finish the cancel.
     CrashMidCancel,
+    /// The payment node's next refunds or voids fail as if its disk were
+    /// briefly full: a passing failure, so the event is retried.
+    FailRefund,
 }
 
 impl Fault {
-    const ALL: [Fault; 3] = [
+    const ALL: [Fault; 4] = [
         Fault::PanicInRequest,
         Fault::CrashService,
         Fault::CrashMidCancel,
+        Fault::FailRefund,
     ];
 
     /// Its name on the admin endpoint.
@@ -38,6 +42,7 @@ impl Fault {
             Self::PanicInRequest => "panic-in-request",
             Self::CrashService => "crash-service",
             Self::CrashMidCancel => "crash-mid-cancel",
+            Self::FailRefund => "fail-refund",
         }
     }
 
@@ -51,6 +56,7 @@ impl Fault {
             Self::PanicInRequest => 0,
             Self::CrashService => 1,
             Self::CrashMidCancel => 2,
+            Self::FailRefund => 3,
         }
     }
 }
@@ -59,7 +65,7 @@ impl Fault {
 #[derive(Debug, Default)]
 pub struct Faults {
     enabled: AtomicBool,
-    armed: [AtomicU32; 3],
+    armed: [AtomicU32; 4],
 }
 
 impl Faults {

@@ -34,8 +34,16 @@
 //!   `kukka_events_retried_total{group}`,
 //!   `kukka_events_dead_lettered_total{group}`, `kukka_events_lag{group}`
 //!   ([`lag`]: read from Redis when `/metrics` is scraped);
+//!   `kukka_events_refused_total{group,type,producer,reason}` (events
+//!   ignored because their producer may not produce them);
+//! - delivery nodes (the trimmer): `kukka_events_stream_entries`,
+//!   `kukka_events_trimmed_total`, `kukka_events_dead_letters`,
+//!   `kukka_events_dead_letters_trimmed_total`;
 //! - every node: `kukka_actor_restarts_total{actor}`,
-//!   `kukka_cluster_sessions`, and the `process_*` family ([`process`]).
+//!   `kukka_cluster_sessions`,
+//!   `kukka_cluster_handshakes_failed_total{reason}`,
+//!   `kukka_cluster_frames_refused_total{peer_role,reason}`, and the
+//!   `process_*` family ([`process`]).
 
 pub mod lag;
 pub mod process;
@@ -111,6 +119,13 @@ pub struct Metrics {
     events_retried: Family<Named, Counter>,
     events_dead_lettered: Family<Named, Counter>,
     events_lag: Family<Named, Gauge>,
+    events_refused: Family<[(&'static str, String); 4], Counter>,
+    stream_entries: Family<Alone, Gauge>,
+    trimmed: Family<Alone, Counter>,
+    dead_letters: Family<Alone, Gauge>,
+    dead_letters_trimmed: Family<Alone, Counter>,
+    handshakes_failed: Family<Fixed, Counter>,
+    frames_refused: Family<[(&'static str, &'static str); 2], Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -127,6 +142,8 @@ pub const REFUSED_REASONS: [&str; 5] = [
     "connections",
     "in_flight",
 ];
+/// Values of `kukka_cluster_handshakes_failed_total{reason}`.
+pub const HANDSHAKE_FAILURES: [&str; 4] = ["tls", "certificate", "timeout", "busy"];
 /// Values of `kukka_orders_total{status}` (`Refused`: payment was never
 /// called, e.g. the circuit is open).
 pub const ORDER_STATUSES: [&str; 3] = ["Ordered", "Rejected", "Refused"];
@@ -176,6 +193,13 @@ impl Metrics {
             events_retried: Family::default(),
             events_dead_lettered: Family::default(),
             events_lag: Family::default(),
+            events_refused: Family::default(),
+            stream_entries: Family::default(),
+            trimmed: Family::default(),
+            dead_letters: Family::default(),
+            dead_letters_trimmed: Family::default(),
+            handshakes_failed: Family::default(),
+            frames_refused: Family::default(),
             registry: Registry::default(),
         };
         // Counters are registered without `_total`: the encoder adds it.
@@ -299,9 +323,47 @@ impl Metrics {
             "Stream entries not yet delivered to the consumer group (Redis XINFO GROUPS lag), read when scraped",
             m.events_lag.clone(),
         );
+        r.register(
+            "kukka_events_refused",
+            "Stream events a consumer ignored because their producer role may not produce their type (reason producer) or their entry names another type than their body (reason kind_mismatch), by consumer group",
+            m.events_refused.clone(),
+        );
+        r.register(
+            "kukka_events_stream_entries",
+            "Entries in the event stream's partitions after the last trim",
+            m.stream_entries.clone(),
+        );
+        r.register(
+            "kukka_events_trimmed",
+            "Event stream entries removed by trimming (acknowledged by every group and older than the retention)",
+            m.trimmed.clone(),
+        );
+        r.register(
+            "kukka_events_dead_letters",
+            "Entries in the dead-letter stream after the last trim",
+            m.dead_letters.clone(),
+        );
+        r.register(
+            "kukka_events_dead_letters_trimmed",
+            "Dead letters removed because they were older than the retention",
+            m.dead_letters_trimmed.clone(),
+        );
+        r.register(
+            "kukka_cluster_handshakes_failed",
+            "Incoming cluster connections refused before joining, by reason: tls (handshake failed: no or a foreign certificate), certificate (names no single role), timeout, busy",
+            m.handshakes_failed.clone(),
+        );
+        r.register(
+            "kukka_cluster_frames_refused",
+            "Cluster frames from a peer dropped because its role may not send them, by the peer's role and reason: message, group, unknown, undecodable, oversize",
+            m.frames_refused.clone(),
+        );
         r.register_collector(Box::new(process::ProcessCollector));
         for reason in REFUSED_REASONS {
             let _ = m.refused.get_or_create(&[("reason", reason)]);
+        }
+        for reason in HANDSHAKE_FAILURES {
+            let _ = m.handshakes_failed.get_or_create(&[("reason", reason)]);
         }
         Self { registry: r, ..m }
     }
@@ -548,6 +610,83 @@ pub fn event_dead_lettered(group: &str) {
     metrics()
         .events_dead_lettered
         .get_or_create(&[("group", group.to_string())])
+        .inc();
+}
+
+/// An event of `group` was ignored: its producer may not produce its
+/// `kind` (`reason` `producer`), or its entry and body disagree
+/// (`kind_mismatch`).
+pub fn event_refused(group: &str, kind: &str, producer: &str, reason: &str) {
+    metrics()
+        .events_refused
+        .get_or_create(&refused_labels(group, kind, producer, reason))
+        .inc();
+}
+
+fn refused_labels(
+    group: &str,
+    kind: &str,
+    producer: &str,
+    reason: &str,
+) -> [(&'static str, String); 4] {
+    [
+        ("group", group.to_string()),
+        ("type", kind.to_string()),
+        ("producer", producer.to_string()),
+        ("reason", reason.to_string()),
+    ]
+}
+
+/// Events ignored with these labels so far (for tests).
+pub fn events_refused(group: &str, kind: &str, producer: &str, reason: &str) -> u64 {
+    metrics()
+        .events_refused
+        .get(&refused_labels(group, kind, producer, reason))
+        .map_or(0, |c| c.get())
+}
+
+/// Retries of `group` so far (for tests).
+pub fn events_retried(group: &str) -> u64 {
+    metrics()
+        .events_retried
+        .get(&[("group", group.to_string())])
+        .map_or(0, |c| c.get())
+}
+
+// --- delivery nodes: the trimmer ------------------------------------------
+
+/// A trim round removed `removed` entries and left `remaining`, and removed
+/// `dead_removed` dead letters and left `dead_remaining`.
+pub fn trimmed(removed: u64, remaining: u64, dead_removed: u64, dead_remaining: u64) {
+    let m = metrics();
+    m.trimmed.get_or_create(&[]).inc_by(removed);
+    m.dead_letters_trimmed
+        .get_or_create(&[])
+        .inc_by(dead_removed);
+    m.stream_entries
+        .get_or_create(&[])
+        .set(i64::try_from(remaining).unwrap_or(i64::MAX));
+    m.dead_letters
+        .get_or_create(&[])
+        .set(i64::try_from(dead_remaining).unwrap_or(i64::MAX));
+}
+
+// --- every node: the cluster ----------------------------------------------
+
+/// An incoming cluster connection was refused before it could join
+/// (`reason`: [`HANDSHAKE_FAILURES`]).
+pub fn handshake_failed(reason: &'static str) {
+    metrics()
+        .handshakes_failed
+        .get_or_create(&[("reason", reason)])
+        .inc();
+}
+
+/// A frame from a peer of role `peer_role` was dropped for `reason`.
+pub fn frame_refused(peer_role: &'static str, reason: &'static str) {
+    metrics()
+        .frames_refused
+        .get_or_create(&[("peer_role", peer_role), ("reason", reason)])
         .inc();
 }
 

@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use kukka_storage::{aggregate_repo::AggregateRepo, page::MAX_LIMIT};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
-use super::error::Reply;
+use super::{
+    error::{Reply, ServiceError},
+    validate::{invalid, Validate, MAX_SHARDS_IN_QUERY},
+};
 
 /// One page of one shard's list.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -18,6 +21,20 @@ pub struct ListQuery {
     /// At most this many (the receiving shard caps it at the API's maximum
     /// page size, whoever sent it).
     pub limit: u32,
+}
+
+impl Validate for ListQuery {
+    /// `limit` is capped where it is used ([`ShardPage::read`]); the
+    /// positions are capped here.
+    fn validate(&self) -> Result<(), ServiceError> {
+        if self.after.len() > MAX_SHARDS_IN_QUERY {
+            return Err(invalid(
+                "cursor",
+                format!("names more than {MAX_SHARDS_IN_QUERY} shards"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A shard's answer to a [`ListQuery`].

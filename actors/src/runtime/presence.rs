@@ -7,6 +7,9 @@ use ractor_cluster::RactorClusterMessage;
 
 use super::groups::{Namespace, EDGES};
 
+/// Short name of the presence actor on its node.
+pub const EDGE_PRESENCE: &str = "edge-presence";
+
 /// Messages of an edge's presence actor.
 #[derive(RactorClusterMessage)]
 pub enum EdgeMsg {

@@ -8,7 +8,7 @@
 use ractor::BytesConvertable;
 use serde::{de::DeserializeOwned, Serialize};
 
-use super::error::ServiceError;
+use super::{error::ServiceError, validate::Validate};
 
 /// A JSON-encoded message field.
 #[derive(Debug)]
@@ -25,6 +25,17 @@ impl<T> Wire<T> {
         self.0.map_err(|reason| ServiceError::Internal {
             message: format!("undecodable cluster message: {reason}"),
         })
+    }
+}
+
+impl<T: Validate> Wire<T> {
+    /// The received request, decoded and checked against its rules (see
+    /// [`super::validate`]): what a service actor takes out of every
+    /// request it serves.
+    pub fn into_valid(self) -> Result<T, ServiceError> {
+        let value = self.into_inner()?;
+        value.validate()?;
+        Ok(value)
     }
 }
 

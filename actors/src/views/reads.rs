@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use kukka_storage::redis_conn::RedisConn;
 use kukka_storage::{bus::Partitions, page::Page, views, StorageError};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::keys::{
     customer_views_key, num, order_id_of_member, text, view_key, CUSTOMER_FIELD, VIEW_INDEX,
@@ -18,35 +18,43 @@ use crate::{
 /// A MyPage hash as the contract's JSON; `None` until the order itself was
 /// projected.
 pub fn my_page_json(map: &HashMap<String, String>) -> Option<Value> {
-    map.get("orderId")?;
-    Some(json!({
-        "orderId": text(map, "orderId"),
-        "customerName": text(map, "customerName"),
-        "phoneNumber": text(map, "phoneNumber"),
-        "address": text(map, "address"),
-        "flowerType": text(map, "flowerType"),
-        "qty": num(map, "qty"),
-        "price": num(map, "price"),
-        "orderStatus": text(map, "orderStatus"),
-        "paymentStatus": text(map, "paymentStatus"),
-        "deliveryStatus": text(map, "deliveryStatus"),
-        "updatedAt": text(map, "updatedAt"),
-    }))
+    let mut page = order_line_fields(map)?;
+    for field in [
+        "orderStatus",
+        "paymentStatus",
+        "deliveryStatus",
+        "updatedAt",
+    ] {
+        page.insert(field.into(), text(map, field));
+    }
+    Some(Value::Object(page))
 }
 
 /// An OrderDetails hash as the contract's JSON.
 pub fn order_details_json(map: &HashMap<String, String>) -> Option<Value> {
+    let mut details = order_line_fields(map)?;
+    details.insert("deliveryStatus".into(), text(map, "deliveryStatus"));
+    Some(Value::Object(details))
+}
+
+/// What both read models show of the order itself; `None` until the order
+/// was projected.
+fn order_line_fields(map: &HashMap<String, String>) -> Option<serde_json::Map<String, Value>> {
     map.get("orderId")?;
-    Some(json!({
-        "orderId": text(map, "orderId"),
-        "customerName": text(map, "customerName"),
-        "phoneNumber": text(map, "phoneNumber"),
-        "address": text(map, "address"),
-        "flowerType": text(map, "flowerType"),
-        "qty": num(map, "qty"),
-        "price": num(map, "price"),
-        "deliveryStatus": text(map, "deliveryStatus"),
-    }))
+    let mut fields = serde_json::Map::new();
+    for field in [
+        "orderId",
+        "customerName",
+        "phoneNumber",
+        "address",
+        "flowerType",
+    ] {
+        fields.insert(field.into(), text(map, field));
+    }
+    for field in ["qty", "price"] {
+        fields.insert(field.into(), num(map, field));
+    }
+    Some(fields)
 }
 
 /// Which Redis-held collection to read.

@@ -11,5 +11,8 @@ async fn main() -> anyhow::Result<()> {
         "{:?} consumer: {} events in {:.2} s = {:.0} events/s",
         args.handler, c.events, c.seconds, c.events_per_sec
     );
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec(&c)?)?;
+    }
     Ok(())
 }

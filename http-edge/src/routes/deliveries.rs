@@ -100,7 +100,5 @@ async fn update(
         )
     }
     .await;
-    let resp = respond::result(result, &cid);
-    tracing::info!(status = resp.status().as_u16(), "POST /deliveries");
-    resp
+    respond::result(result, &cid)
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Writes k8s/overlays/local/secrets.env (not committed) with random secrets
-# for a laptop cluster: kukka pods are reachable from other hosts, so they
-# refuse the base's published CHANGE-ME placeholders. Keeps an existing file
-# (changing the token secret signs every customer out).
+# Writes k8s/overlays/local/secrets.env (not committed) with random values
+# for the Secret kukka-secrets of a laptop cluster: kukka pods are reachable
+# from other hosts, so they refuse the base's published CHANGE-ME cookie,
+# owner token and token secret. Keeps an existing file (changing the token
+# secret signs every customer out).
 set -euo pipefail
 out="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/secrets.env"
 if [ -f "$out" ]; then
@@ -10,13 +11,10 @@ if [ -f "$out" ]; then
   exit 0
 fi
 hex() { python3 -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv[1])))' "$1"; }
-redis_password="$(hex 24)"
 umask 077
 cat >"$out" <<SECRETS
 KUKKA_COOKIE=$(hex 32)
 KUKKA_OWNER_TOKEN=$(hex 32)
 KUKKA_TOKEN_SECRET=$(hex 32)
-KUKKA_REDIS_URL=redis://:$redis_password@redis:6379
-REDIS_PASSWORD=$redis_password
 SECRETS
 echo "wrote $out (the owner token is in it: KUKKA_OWNER_TOKEN)"

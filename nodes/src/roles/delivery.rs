@@ -1,5 +1,6 @@
 //! The delivery role: deliveries and read models in Redis, fed by two
-//! consumer groups, and the desk that takes the owner's updates.
+//! consumer groups, the desk that takes the owner's updates, and the
+//! trimmer that keeps the streams bounded.
 
 use std::sync::{atomic::Ordering, Arc};
 
@@ -8,7 +9,10 @@ use kukka_actors::{
         desk::{Deliveries, DeliveryDesk, DeliveryDeskArgs, DELIVERY_DESK},
         on_events::{DeliveryHandler, CONSUMER_GROUP as DELIVERY_GROUP},
     },
-    runtime::supervisor::child,
+    runtime::{
+        retention::{Trimmer, TrimmerArgs, TRIMMER},
+        supervisor::child,
+    },
     views::projector::{ViewProjector, CONSUMER_GROUP as VIEWS_GROUP},
 };
 use kukka_http_edge::routes::health::ReadyCheck;
@@ -26,6 +30,12 @@ pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
         deliveries: Arc::new(Deliveries::new(conn.clone(), p, node.args.replicated())),
         ns: node.ns.clone(),
         drain: node.drain.clone(),
+    };
+    let trimmer = TrimmerArgs {
+        redis_url: url.clone(),
+        partitions: p,
+        keep: std::time::Duration::from_secs(node.args.events_retention_secs),
+        every: std::time::Duration::from_millis(node.args.events_trim_every_ms),
     };
     let stopping = node.stopping.clone();
     let ready: ReadyCheck = Arc::new(move || {
@@ -58,6 +68,7 @@ pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
                 Arc::new(ViewProjector::new(p)),
                 VIEWS_GROUP,
             ),
+            child(&node.ns, TRIMMER, move || (Trimmer, trimmer.clone())),
         ],
         http: HttpSurface::Admin(ready),
         store: None,

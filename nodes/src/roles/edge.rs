@@ -6,7 +6,10 @@ use std::time::Duration;
 use anyhow::Context;
 use kukka_actors::{
     order::catalog::Catalog,
-    runtime::{presence::EdgePresence, supervisor::child},
+    runtime::{
+        presence::{EdgePresence, EDGE_PRESENCE},
+        supervisor::child,
+    },
 };
 use kukka_http_edge::{EdgeSettings, EdgeState};
 
@@ -46,7 +49,7 @@ pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
     let state = EdgeState::new(settings, redis, node.ns.clone(), node.partitions);
     let ns = node.ns.clone();
     Ok(RoleRuntime {
-        children: vec![child(&node.ns, "edge-presence", move || {
+        children: vec![child(&node.ns, EDGE_PRESENCE, move || {
             (EdgePresence, ns.clone())
         })],
         http: HttpSurface::Public(state),

@@ -32,6 +32,7 @@ pub fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
             .inject_latency_ms
             .map(|(a, b)| (Duration::from_millis(a), Duration::from_millis(b))),
         unsettled: store.tree("payments.unsettled")?,
+        faults: node.faults.clone(),
     });
     let reconciler = ReconcilerArgs {
         payments: payments.clone(),

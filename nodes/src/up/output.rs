@@ -146,8 +146,10 @@ impl Output {
     }
 }
 
-/// The pump: reads whole lines (at most [`MAX_LINE`] bytes each), writes
-/// each to `log` with one call, and offers it to the terminal.
+/// The pump: reads whole lines (at most [`MAX_LINE`] bytes each) and passes
+/// them on in batches: every whole line already read from the pipe goes to
+/// `log` in one call and to the terminal in one message, so a busy child
+/// costs a write per pipe read, not per line.
 fn copy_lines(
     name: &str,
     pipe: impl io::Read,
@@ -158,36 +160,53 @@ fn copy_lines(
 ) -> io::Result<()> {
     let mut reader = BufReader::with_capacity(64 * 1024, pipe);
     let mut line = Vec::new();
+    let mut batch = Vec::new();
+    let mut shown = Vec::new();
+    let mut lines = 0u64;
     let mut log_failed = false;
     loop {
         line.clear();
         let n = io::Read::take(&mut reader, MAX_LINE as u64).read_until(b'\n', &mut line)?;
-        if n == 0 {
-            return Ok(());
-        }
-        if line.last() != Some(&b'\n') {
-            line.push(b'\n');
-        }
-        // A log that cannot be written (disk full) must not stop the child:
-        // keep draining its pipe, say so once.
-        if let Err(e) = log.write_all(&line) {
-            if !log_failed {
-                log_failed = true;
-                tracing::error!(child = name, error = %e, "cannot write the child's log; its lines are lost while this lasts");
+        if n > 0 {
+            if line.last() != Some(&b'\n') {
+                line.push(b'\n');
+            }
+            batch.extend_from_slice(&line);
+            if terminal.is_some() {
+                shown.extend_from_slice(prefix);
+                shown.extend_from_slice(&line);
+            }
+            lines += 1;
+            // More whole lines already here: take them first (never wait for
+            // the rest of a partial one while holding whole ones back).
+            if reader.buffer().contains(&b'\n') && batch.len() < MAX_LINE {
+                continue;
             }
         }
-        if let Some(tx) = terminal {
-            let mut shown = Vec::with_capacity(prefix.len() + line.len());
-            shown.extend_from_slice(prefix);
-            shown.extend_from_slice(&line);
-            match tx.try_send(shown) {
+        if !batch.is_empty() {
+            // A log that cannot be written (disk full) must not stop the
+            // child: keep draining its pipe, say so once.
+            if let Err(e) = log.write_all(&batch) {
+                if !log_failed {
+                    log_failed = true;
+                    tracing::error!(child = name, error = %e, "cannot write the child's log; its lines are lost while this lasts");
+                }
+            }
+            batch.clear();
+        }
+        if let Some(tx) = terminal.filter(|_| !shown.is_empty()) {
+            match tx.try_send(std::mem::take(&mut shown)) {
                 Ok(()) => {}
                 Err(mpsc::TrySendError::Full(_)) => {
-                    dropped.fetch_add(1, Ordering::Relaxed);
+                    dropped.fetch_add(lines, Ordering::Relaxed);
                 }
                 // The terminal is gone (stdout closed): the file goes on.
                 Err(mpsc::TrySendError::Disconnected(_)) => {}
             }
+        }
+        lines = 0;
+        if n == 0 {
+            return Ok(());
         }
     }
 }
@@ -219,13 +238,50 @@ fn print_lines(lines: mpsc::Receiver<Vec<u8>>, dropped: &AtomicU64, logs: &Path)
 mod tests {
     use super::*;
 
+    /// A pipe whose every read returns at most one line, as a child that
+    /// writes slowly looks.
+    struct LineAtATime<'a>(&'a [u8]);
+
+    impl io::Read for LineAtATime<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let end = self
+                .0
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(self.0.len(), |i| i + 1)
+                .min(buf.len());
+            buf[..end].copy_from_slice(&self.0[..end]);
+            self.0 = &self.0[end..];
+            Ok(end)
+        }
+    }
+
+    /// Counts the write calls it gets.
+    #[derive(Default)]
+    struct Calls {
+        bytes: Vec<u8>,
+        calls: usize,
+    }
+
+    impl Write for Calls {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            self.bytes.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
     fn lines_reach_the_log_whole_and_the_terminal_prefixed() {
-        let input = b"first\nsecond line\nno newline at the end".as_slice();
+        let input = b"first\nsecond line\nno newline at the end";
         let mut log = Vec::new();
         let (tx, rx) = mpsc::sync_channel(16);
         let dropped = AtomicU64::new(0);
-        copy_lines("t", input, &mut log, b"order    | ", Some(&tx), &dropped).expect("copy");
+        let pipe = LineAtATime(input);
+        copy_lines("t", pipe, &mut log, b"order    | ", Some(&tx), &dropped).expect("copy");
         assert_eq!(log, b"first\nsecond line\nno newline at the end\n");
         let shown: Vec<String> = rx
             .try_iter()
@@ -243,10 +299,10 @@ mod tests {
     }
 
     #[test]
-    fn a_full_terminal_drops_lines_but_the_log_keeps_them() {
-        let input = "x\n".repeat(10);
-        let mut log = Vec::new();
-        let (tx, rx) = mpsc::sync_channel(3);
+    fn lines_already_in_the_pipe_go_on_together() {
+        let input = "one\ntwo\nthree\n".repeat(100);
+        let mut log = Calls::default();
+        let (tx, rx) = mpsc::sync_channel(16);
         let dropped = AtomicU64::new(0);
         copy_lines(
             "t",
@@ -257,6 +313,22 @@ mod tests {
             &dropped,
         )
         .expect("copy");
+        assert_eq!(log.bytes, input.as_bytes());
+        assert_eq!(log.calls, 1, "one write for everything read at once");
+        let shown: Vec<Vec<u8>> = rx.try_iter().collect();
+        assert_eq!(shown.len(), 1, "and one message for the terminal");
+        let expected: String = input.lines().map(|l| format!("p | {l}\n")).collect();
+        assert_eq!(shown[0], expected.as_bytes(), "every line prefixed, whole");
+    }
+
+    #[test]
+    fn a_full_terminal_drops_lines_but_the_log_keeps_them() {
+        let input = "x\n".repeat(10);
+        let mut log = Vec::new();
+        let (tx, rx) = mpsc::sync_channel(3);
+        let dropped = AtomicU64::new(0);
+        let pipe = LineAtATime(input.as_bytes());
+        copy_lines("t", pipe, &mut log, b"p | ", Some(&tx), &dropped).expect("copy");
         assert_eq!(log, input.as_bytes());
         assert_eq!(rx.try_iter().count(), 3);
         assert_eq!(dropped.load(Ordering::Relaxed), 7);
@@ -274,15 +346,9 @@ mod tests {
             }
         }
         let (tx, rx) = mpsc::sync_channel(16);
-        copy_lines(
-            "t",
-            b"a\nb\n".as_slice(),
-            Full,
-            b"",
-            Some(&tx),
-            &AtomicU64::new(0),
-        )
-        .expect("the pipe is drained");
+        let pipe = LineAtATime(b"a\nb\n");
+        copy_lines("t", pipe, Full, b"", Some(&tx), &AtomicU64::new(0))
+            .expect("the pipe is drained");
         assert_eq!(rx.try_iter().count(), 2, "the terminal still gets them");
     }
 

@@ -13,7 +13,8 @@ use kukka_actors::{
     events::{Envelope, EventBody, EventKind},
     order::id::OrderId,
     runtime::consumer::{
-        ConsumerArgs, ConsumerConfig, ConsumerMsg, EventHandler, HandlerError, StreamConsumer,
+        ConsumerArgs, ConsumerConfig, ConsumerMsg, EventHandler, HandlerError, RetryPolicy,
+        StreamConsumer,
     },
 };
 use kukka_storage::bus::{self, Partition, Partitions};
@@ -199,7 +200,7 @@ async fn dead_letters(conn: &mut RedisConn) -> Vec<redis::streams::StreamId> {
 async fn dead_letter_errors(
     url: &str,
     failing: (OrderId, HandlerError),
-    max_deliveries: usize,
+    retry: RetryPolicy,
     (dead, applied): (usize, usize),
 ) -> Vec<String> {
     let conn = kukka_storage::redis_conn::connect(url, Duration::from_secs(2))
@@ -210,7 +211,7 @@ async fn dead_letter_errors(
         ..Default::default()
     });
     let config = ConsumerConfig {
-        max_deliveries,
+        retry,
         ..ConsumerConfig::default()
     };
     let c = spawn(handler.clone(), url, "c", config).await;
@@ -248,7 +249,13 @@ async fn an_event_that_keeps_failing_is_dead_lettered_after_its_retries_and_the_
     let redis = RedisServer::start().await;
     publish(&redis.url, 5).await;
     let failing = HandlerError::Retry("cannot apply this one yet".into());
-    let errors = dead_letter_errors(&redis.url, (OrderId::new(0, 2), failing), 3, (1, 4)).await;
+    // Waits of 20, 40, 40 ms: dead after the fourth delivery.
+    let retry = RetryPolicy {
+        first: Duration::from_millis(20),
+        max: Duration::from_millis(40),
+        total: Duration::from_millis(100),
+    };
+    let errors = dead_letter_errors(&redis.url, (OrderId::new(0, 2), failing), retry, (1, 4)).await;
     assert!(errors[0].contains("cannot apply"), "{errors:?}");
 }
 
@@ -276,7 +283,13 @@ async fn poison_is_dead_lettered_at_once_without_retries() {
         .expect("publish");
     // Retries would take minutes: a poison event must not wait for them.
     let poison = HandlerError::Poison("order 0-1 is invalid".into());
-    let errors = dead_letter_errors(&redis.url, (OrderId::new(0, 1), poison), 1000, (3, 2)).await;
+    let errors = dead_letter_errors(
+        &redis.url,
+        (OrderId::new(0, 1), poison),
+        RetryPolicy::default(),
+        (3, 2),
+    )
+    .await;
     assert!(errors.iter().all(|e| e.starts_with("poison")), "{errors:?}");
     assert!(
         errors.iter().any(|e| e.contains("undecodable")),

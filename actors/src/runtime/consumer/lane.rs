@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use super::{ConsumerConfig, EventHandler, HandlerError};
 use crate::{
-    events::{Envelope, EventKind},
+    events::{Envelope, EventKind, Refused},
     runtime::metrics,
 };
 
@@ -56,14 +56,24 @@ impl<H> Default for Lane<H> {
 }
 
 /// What a lane keeps between polls: its connection, whether its own pending
-/// entries come first, when it last looked for abandoned ones, and what it
-/// applied and has not acknowledged yet.
+/// entries come first, when it last looked for abandoned ones, whether it
+/// has failed entries waiting for their retry (and when it last looked),
+/// and what it applied and has not acknowledged yet.
 pub struct LaneState<H> {
     args: LaneArgs<H>,
     conn: Option<RedisConn>,
     own_pending: bool,
     last_claim: Instant,
+    retrying: bool,
+    last_retry: Instant,
     acks: Acks,
+}
+
+impl<H> LaneState<H> {
+    /// How often a lane with failed entries looks whether one is due.
+    fn retry_tick(&self) -> Duration {
+        self.args.config.retry.first.min(Duration::from_millis(250))
+    }
 }
 
 impl<H: EventHandler> Actor for Lane<H> {
@@ -82,6 +92,8 @@ impl<H: EventHandler> Actor for Lane<H> {
             conn: None,
             own_pending: true,
             last_claim: Instant::now(),
+            retrying: false,
+            last_retry: Instant::now(),
             acks: Acks::new(),
         })
     }
@@ -154,6 +166,17 @@ async fn read<H>(
         }
         return Ok(e);
     }
+    if state.retrying && state.last_retry.elapsed() >= state.retry_tick() {
+        state.last_retry = Instant::now();
+        for (stream, ids) in acks {
+            bus::ack(conn, stream, &args.group, ids)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let (due, waiting) = due_retries(conn, args).await?;
+        state.retrying = waiting;
+        return Ok(due);
+    }
     if state.last_claim.elapsed() >= c.claim_every {
         state.last_claim = Instant::now();
         for (stream, ids) in acks {
@@ -175,6 +198,12 @@ async fn read<H>(
         }
         return Ok(claimed);
     }
+    // With failed entries waiting, wake up in time to retry them.
+    let block = if state.retrying {
+        c.block.min(state.retry_tick())
+    } else {
+        c.block
+    };
     bus::read_group(
         conn,
         &args.streams,
@@ -182,11 +211,50 @@ async fn read<H>(
         &args.consumer,
         ">",
         c.batch,
-        c.block.as_millis() as u64,
+        block.as_millis().max(1) as u64,
         acks,
     )
     .await
     .map_err(|e| e.to_string())
+}
+
+/// This lane's failed entries whose wait is over ([`super::RetryPolicy`]),
+/// delivered to it again; and whether any failed entry is still pending.
+async fn due_retries<H>(
+    conn: &mut RedisConn,
+    args: &LaneArgs<H>,
+) -> Result<(Vec<bus::Delivered>, bool), String> {
+    let policy = args.config.retry;
+    let mut due = Vec::new();
+    let mut pending_left = false;
+    for stream in &args.streams {
+        let pending = bus::pending_of(conn, stream, &args.group, &args.consumer, args.config.batch)
+            .await
+            .map_err(|e| e.to_string())?;
+        pending_left |= !pending.is_empty();
+        let ready: Vec<String> = pending
+            .into_iter()
+            .filter(|p| policy.due(p.deliveries, Duration::from_millis(p.idle_ms)))
+            .map(|p| p.entry_id)
+            .collect();
+        due.extend(
+            bus::claim(conn, stream, &args.group, &args.consumer, &ready)
+                .await
+                .map_err(|e| e.to_string())?,
+        );
+    }
+    Ok((due, pending_left))
+}
+
+/// An event whose origin does not check out ([`Envelope::check_origin`])
+/// is logged and counted, then acknowledged without being applied.
+fn refuse(group: &str, entry: &str, env: &Envelope, refused: &Refused) {
+    let (reason, producer) = match refused {
+        Refused::Producer { producer, .. } => ("producer", producer.as_str()),
+        Refused::KindMismatch { .. } => ("kind_mismatch", "-"),
+    };
+    tracing::warn!(%group, %entry, event_id = %env.event_id, correlation_id = %env.correlation_id, %refused, "ignoring an event from a role that may not produce it");
+    metrics::event_refused(group, env.body.kind().as_str(), producer, reason);
 }
 
 /// One round; `Ok(false)` asks for a short pause (a handler failed).
@@ -225,9 +293,17 @@ async fn poll<H: EventHandler>(state: &mut LaneState<H>) -> Result<bool, String>
                     se.kind
                 ))),
                 Some(kind) if !args.handler.wants(kind) => Ok(None),
-                Some(_) => Envelope::from_stream_event(se)
-                    .map(Some)
-                    .map_err(|e| HandlerError::Poison(format!("undecodable event: {e}"))),
+                Some(kind) => match Envelope::from_stream_event(se) {
+                    Err(e) => Err(HandlerError::Poison(format!("undecodable event: {e}"))),
+                    // Not kukka's own event: ignored (acknowledged), counted.
+                    Ok(env) => match env.check_origin(kind) {
+                        Ok(()) => Ok(Some(env)),
+                        Err(refused) => {
+                            refuse(&args.group, &entry.entry_id, &env, &refused);
+                            Ok(None)
+                        }
+                    },
+                },
             },
             Err(e) => Err(HandlerError::Poison(e.clone())),
         };
@@ -267,16 +343,19 @@ async fn poll<H: EventHandler>(state: &mut LaneState<H>) -> Result<bool, String>
                 .map_err(|e| e.to_string())?;
             metrics::event_dead_lettered(&args.group);
         } else {
-            metrics::event_retried(&args.group);
-            state.own_pending = true;
+            // Left pending: delivered again when its wait is over, while
+            // the entries after it go on.
+            state.retrying = true;
         }
     }
     state.acks = acks;
     Ok(all_ok)
 }
 
-/// Whether a failed entry goes to the dead letters now: poison at once, a
-/// retry once it was delivered `max_deliveries` times.
+/// The failure handling, in one place: whether a failed entry goes to the
+/// dead letters now (poison at once; a retry once its waits reach the
+/// policy's total, [`super::RetryPolicy::exhausted`]) or stays pending for
+/// its next delivery.
 async fn dead_after<H>(
     conn: &mut RedisConn,
     args: &LaneArgs<H>,
@@ -289,11 +368,21 @@ async fn dead_after<H>(
             let count = bus::delivery_count(conn, &entry.stream, &args.group, &entry.entry_id)
                 .await
                 .map_err(|e| e.to_string())?
-                .unwrap_or(1);
-            if count < args.config.max_deliveries {
-                tracing::warn!(group = %args.group, entry = %entry.entry_id, %error, count, "event failed; will retry");
+                .unwrap_or(1) as u64;
+            let policy = args.config.retry;
+            if policy.exhausted(count) {
+                return Ok(true);
             }
-            Ok(count >= args.config.max_deliveries)
+            metrics::event_retried(&args.group);
+            tracing::warn!(
+                group = %args.group,
+                entry = %entry.entry_id,
+                %error,
+                deliveries = count,
+                retry_in_ms = policy.delay(count).as_millis() as u64,
+                "event failed; will retry"
+            );
+            Ok(false)
         }
     }
 }
