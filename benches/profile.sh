@@ -75,8 +75,9 @@ if [ "$MODE" = syscalls ]; then
 fi
 
 if [ "$KIND" = cluster ]; then
-  "$BIN/kukka" up --edge-port "$HPORT" --data-dir "$DIR/up" >"$DIR/up.log" 2>&1 &
-  # kukka up itself counts too: it copies its children's output to the logs.
+  "$BIN/kukka" up --quiet --edge-port "$HPORT" --data-dir "$DIR/up" >"$DIR/up.log" 2>&1 &
+  # kukka up itself counts too (quiet: its children write their logs
+  # themselves, as in production, where there is no kukka up).
   PIDS+=($!); NAME[$!]=up
   # The edge's probes are on its admin port (run/edge.json), not on $URL.
   wait_until 90 test -s "$DIR/up/run/edge.json"

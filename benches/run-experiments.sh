@@ -210,6 +210,9 @@ start_redis_cluster() { # dir
   for p in "${ports[@]}"; do
     wait_until 30 sh -c "redis-cli -p $p cluster info | grep -q cluster_state:ok"
   done
+  # Every node agrees on the slot map (state:ok alone can come before
+  # gossip has told every node where the others are).
+  wait_until 30 redis-cli --cluster check "127.0.0.1:${ports[0]}"
   echo "$seeds"
 }
 

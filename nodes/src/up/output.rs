@@ -7,8 +7,10 @@
 //! order    | 2025-01-01T00:00:00Z  INFO kukka_nodes::node: node is ready
 //! ```
 //!
-//! Each child's stdout and stderr share one pipe (so their relative order is
-//! kept), read by a thread of its own line by line. A line is written to
+//! With `--quiet` a child writes to its log file itself and `kukka up` is
+//! not in the way. Otherwise each child's stdout and stderr share one pipe
+//! (so their relative order is kept), read by a thread of its own line by
+//! line. A line is written to
 //! the log file with one `write` and handed to the terminal thread whole, so
 //! lines of different children never mix. The name is coloured only when
 //! stdout is a terminal (and `NO_COLOR` is unset or empty).
@@ -22,6 +24,7 @@
 use std::{
     io::{self, BufRead, BufReader, Write},
     path::{Path, PathBuf},
+    process::Stdio,
     sync::{
         atomic::{AtomicU64, Ordering},
         mpsc, Arc,
@@ -123,14 +126,32 @@ impl Output {
         }
     }
 
+    /// Where child number `index` named `name` writes its stdout and
+    /// stderr. Quiet: straight into its log file (opened for appending), so
+    /// `kukka up` copies nothing and costs nothing per line. Otherwise: a
+    /// pipe that [`Output::pump`] copies to the file and the terminal.
+    pub fn connect(&self, name: &str, index: usize) -> io::Result<(Stdio, Stdio)> {
+        if self.terminal.is_none() {
+            let log = self.open_log(name)?;
+            return Ok((log.try_clone()?.into(), log.into()));
+        }
+        let (reader, writer) = io::pipe()?;
+        self.pump(name, index, reader)?;
+        Ok((writer.try_clone()?.into(), writer.into()))
+    }
+
+    fn open_log(&self, name: &str) -> io::Result<std::fs::File> {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_file(name))
+    }
+
     /// Copies `pipe` (a child's stdout and stderr) to its log file and the
     /// terminal, line by line, on a thread of its own that ends when the
     /// child (and anything it spawned) has closed the pipe.
-    pub fn pump(&self, name: &str, index: usize, pipe: io::PipeReader) -> io::Result<()> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.log_file(name))?;
+    fn pump(&self, name: &str, index: usize, pipe: io::PipeReader) -> io::Result<()> {
+        let log = self.open_log(name)?;
         let prefix = self.prefix(name, index).into_bytes();
         let terminal = self.terminal.clone();
         let dropped = self.dropped.clone();

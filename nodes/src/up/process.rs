@@ -119,17 +119,16 @@ impl Managed {
     /// was started; once the child runs, it is supervised whatever else
     /// fails (a run file that cannot be written is logged).
     pub async fn start(&mut self) -> anyhow::Result<()> {
-        let (reader, writer) = std::io::pipe()?;
         // The log file is opened first: a child is never started without
         // somewhere for its output to go. If the start fails, the pipe's
         // write ends are dropped with the command and the pump ends.
-        self.launcher.output.pump(&self.name, self.index, reader)?;
+        let (stdout, stderr) = self.launcher.output.connect(&self.name, self.index)?;
         let mut command = super::child::command(&self.launcher.kukka, &self.program, &self.args);
         command
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
-            .stdout(writer.try_clone()?)
-            .stderr(writer)
+            .stdout(stdout)
+            .stderr(stderr)
             // Its own process group: Ctrl-C on the terminal reaches only
             // `kukka up`, which stops the children in order.
             .process_group(0);

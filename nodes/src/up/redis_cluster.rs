@@ -151,12 +151,12 @@ pub async fn start(
     for url in &urls {
         super::probe::wait_for_node(url, Duration::from_secs(15)).await?;
     }
-    if !existing || !cluster_ok(&urls[0]).await {
+    if !existing || !cluster_ok(&urls[0], urls.len()).await {
         create(&ports, shape, &password).await?;
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     for url in &urls {
-        while !cluster_ok(url).await {
+        while !cluster_ok(url, urls.len()).await {
             if Instant::now() > deadline {
                 anyhow::bail!(
                     "the Redis Cluster did not come up within 30 s; see logs/redis-*.log"
@@ -204,8 +204,10 @@ async fn create(ports: &[u16], shape: Shape, password: &str) -> anyhow::Result<(
     Ok(())
 }
 
-/// Whether the node at `url` reports `cluster_state:ok`.
-async fn cluster_ok(url: &str) -> bool {
+/// Whether the node at `url` reports `cluster_state:ok` and knows all
+/// `nodes` (every slot is served, and gossip has told it where: a client
+/// that asks it for the slot map right after gets every address).
+async fn cluster_ok(url: &str, nodes: usize) -> bool {
     let Ok(client) = ::redis::Client::open(url) else {
         return false;
     };
@@ -221,5 +223,9 @@ async fn cluster_ok(url: &str) -> bool {
         .arg("INFO")
         .query_async::<String>(&mut conn)
         .await
-        .is_ok_and(|info| info.lines().any(|l| l.trim() == "cluster_state:ok"))
+        .is_ok_and(|info| {
+            let known = format!("cluster_known_nodes:{nodes}");
+            let mut lines = info.lines().map(str::trim);
+            lines.clone().any(|l| l == "cluster_state:ok") && lines.any(|l| l == known)
+        })
 }

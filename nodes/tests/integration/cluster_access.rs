@@ -32,7 +32,7 @@ use kukka_nodes::cluster::{
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 
-use super::harness::{eventually, free_port, System, OWNER};
+use super::harness::{eventually, free_port, System};
 
 /// The cluster addresses of a system's order, payment and delivery nodes.
 fn seeds(sys: &System) -> String {
@@ -256,14 +256,7 @@ async fn a_peer_with_an_edge_certificate_may_not_charge_or_pose_as_payment() {
         matches!(answer, Err(ServiceError::Unavailable { .. })),
         "the charge got an answer: {answer:?}"
     );
-    let status = sys
-        .http
-        .get(sys.url(&format!("/payments/{victim}")))
-        .bearer_auth(OWNER)
-        .send()
-        .await
-        .expect("request")
-        .status();
+    let (status, _) = sys.get(&format!("/payments/{victim}")).await;
     assert_eq!(status, 404, "no payment was made");
     let refused = sys
         .metric(
@@ -286,16 +279,7 @@ async fn a_peer_with_an_edge_certificate_may_not_charge_or_pose_as_payment() {
     assert!(joins.is_some_and(|n| n >= 1.0), "the join was not refused");
     for i in 0..10 {
         let id = sys.place(&format!("AFTER-{i}")).await;
-        let body: serde_json::Value = sys
-            .http
-            .get(sys.url(&format!("/payments/{id}")))
-            .bearer_auth(OWNER)
-            .send()
-            .await
-            .expect("request")
-            .json()
-            .await
-            .expect("json");
+        let (_, body) = sys.get(&format!("/payments/{id}")).await;
         assert_eq!(body["orderId"], id.as_str(), "{body}");
         assert_ne!(body["id"], "pay-fake", "the impostor was asked to charge");
     }
@@ -392,16 +376,7 @@ async fn every_message_is_checked_by_the_node_that_receives_it() {
     let r = rpc(&order, |p| OrderMsg::Place(Wire::new(place), p), call).await;
     invalid(r.map(|_| ()), "idempotencyKey");
     // Nothing of it was written.
-    let payments: serde_json::Value = app
-        .http
-        .get(app.url("/payments?limit=500"))
-        .bearer_auth(OWNER)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
+    let (_, payments) = app.get("/payments?limit=500").await;
     let charged: Vec<_> = payments["items"]
         .as_array()
         .expect("items")

@@ -18,26 +18,11 @@ use serde_json::Value;
 
 use super::harness::{eventually, TestApp, OWNER};
 
-/// The payment status of `order`.
-async fn payment_status(app: &TestApp, order: &str) -> String {
-    let v: Value = app
-        .http
-        .get(app.url(&format!("/payments/{order}")))
-        .bearer_auth(OWNER)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    v["status"].as_str().unwrap_or_default().to_string()
-}
-
 /// Places an order and waits until it is paid; its id.
 async fn paid_order(app: &TestApp, name: &str) -> String {
     let order = app.place(name).await;
     let paid = eventually(Duration::from_secs(10), || async {
-        (payment_status(app, &order).await == "PaymentConfirmed").then_some(())
+        (app.payment_status(&order).await == "PaymentConfirmed").then_some(())
     })
     .await;
     assert!(paid.is_some());
@@ -98,7 +83,7 @@ async fn a_refund_that_fails_for_a_while_is_retried_with_backoff_and_made() {
     let start = Instant::now();
     cancel(&app, &order).await;
     let refunded = eventually(Duration::from_secs(60), || async {
-        (payment_status(&app, &order).await == "PaymentCancelled").then_some(())
+        (app.payment_status(&order).await == "PaymentCancelled").then_some(())
     })
     .await;
     let took = start.elapsed();
@@ -187,7 +172,7 @@ async fn a_redriven_dead_letter_is_applied_exactly_once() {
     })
     .await;
     assert!(parked.is_some(), "the refund was not dead-lettered");
-    assert_eq!(payment_status(&app, &order).await, "PaymentConfirmed");
+    assert_eq!(app.payment_status(&order).await, "PaymentConfirmed");
     let (code, listed) = events_cli(&url, &["dead-letters"]);
     assert_eq!(code, 0, "{listed}");
     assert!(listed.contains("group=payment-0"), "{listed}");
@@ -201,7 +186,7 @@ async fn a_redriven_dead_letter_is_applied_exactly_once() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("1 dead letter(s) redriven"), "{out}");
     let refunded = eventually(Duration::from_secs(20), || async {
-        (payment_status(&app, &order).await == "PaymentCancelled").then_some(())
+        (app.payment_status(&order).await == "PaymentCancelled").then_some(())
     })
     .await;
     assert!(refunded.is_some(), "the redriven refund was not made");

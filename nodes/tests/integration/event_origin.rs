@@ -12,22 +12,7 @@ use kukka_storage::{
 };
 use serde_json::json;
 
-use super::harness::{eventually, TestApp, OWNER};
-
-/// The payment of `order`, as the owner sees it.
-async fn payment_status(app: &TestApp, order: &str) -> String {
-    let v: serde_json::Value = app
-        .http
-        .get(app.url(&format!("/payments/{order}")))
-        .bearer_auth(OWNER)
-        .send()
-        .await
-        .expect("request")
-        .json()
-        .await
-        .expect("json");
-    v["status"].as_str().unwrap_or_default().to_string()
-}
+use super::harness::{eventually, TestApp};
 
 /// An `OrderCancelled` for `order`, claiming `producer` (none: an event
 /// from before producers were recorded).
@@ -53,7 +38,7 @@ async fn an_event_from_a_role_that_may_not_produce_it_is_ignored_and_counted() {
     let app = TestApp::spawn().await;
     let order = app.place("ORIGIN").await;
     let confirmed = eventually(Duration::from_secs(10), || async {
-        (payment_status(&app, &order).await == "PaymentConfirmed").then_some(())
+        (app.payment_status(&order).await == "PaymentConfirmed").then_some(())
     })
     .await;
     assert!(confirmed.is_some());
@@ -77,7 +62,7 @@ async fn an_event_from_a_role_that_may_not_produce_it_is_ignored_and_counted() {
     .await;
     assert_eq!(counted, Some(before + 1), "the forged event was counted");
     assert_eq!(
-        payment_status(&app, &order).await,
+        app.payment_status(&order).await,
         "PaymentConfirmed",
         "a delivery node's OrderCancelled refunds nothing"
     );
@@ -91,7 +76,7 @@ async fn an_event_from_a_role_that_may_not_produce_it_is_ignored_and_counted() {
     .await
     .expect("publish");
     let refunded = eventually(Duration::from_secs(10), || async {
-        (payment_status(&app, &order).await == "PaymentCancelled").then_some(())
+        (app.payment_status(&order).await == "PaymentCancelled").then_some(())
     })
     .await;
     assert!(

@@ -515,6 +515,13 @@ impl Api {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The status of `order`'s payment as the owner sees it (`""` if it
+    /// has none).
+    pub async fn payment_status(&self, order: &str) -> String {
+        let (_, body) = self.get(&format!("/payments/{order}")).await;
+        body["status"].as_str().unwrap_or_default().to_string()
+    }
+
     /// Polls `GET path` until `check` accepts the body.
     pub async fn get_until(
         &self,
