@@ -96,6 +96,13 @@ pub struct NodeArgs {
     /// The role this node plays.
     #[arg(long, env = "KUKKA_ROLE", value_enum)]
     pub role: Role,
+    /// Cluster requests (place, charge, cancel, reads...) this node's
+    /// service actors serve at once, whatever number of edges send them.
+    /// More are answered "unavailable, retry" at once (the edge turns that
+    /// into `503` with `Retry-After`) and counted in
+    /// `kukka_cluster_requests_refused_total`.
+    #[arg(long, env = "KUKKA_MAX_IN_FLIGHT", default_value_t = kukka_actors::runtime::drain::DEFAULT_MAX_IN_FLIGHT as u64, value_parser = positive())]
+    pub max_in_flight: u64,
     /// Shard number of an order or payment node (part of every id it makes).
     #[arg(long, env = "KUKKA_SHARD", default_value_t = 0)]
     pub shard: u32,

@@ -58,8 +58,8 @@ impl NodeContext {
         Ok(Self {
             partitions: args.partitions()?,
             ns: Namespace::new(scope, &args.instance()),
+            drain: Drain::with_limit(usize::try_from(args.max_in_flight).unwrap_or(usize::MAX)),
             args,
-            drain: Drain::new(),
             faults,
             stopping: Arc::new(AtomicBool::new(false)),
         })

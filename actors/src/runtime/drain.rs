@@ -6,7 +6,9 @@
 //! (its caller gets an error), never the actor or the node. Requests in
 //! flight are counted so a stopping node can wait for them
 //! ([`Drain::wait_idle`]). Once [`Drain::start`] was called, late requests
-//! get a clean "unavailable, retry" instead of being taken on.
+//! get a clean "unavailable, retry" instead of being taken on; so does a
+//! request that finds [`Drain::limit`] requests already in flight (however
+//! many edges send to this node, it never holds more tasks than that).
 
 use std::{
     future::Future,
@@ -23,21 +25,42 @@ use tokio::sync::Notify;
 use super::{
     error::{Reply, ServiceError},
     groups::Namespace,
+    metrics,
     wire::Wire,
 };
 
+/// Requests a node serves at once unless told otherwise
+/// (`--max-in-flight`).
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4096;
+
 /// One node's requests in flight and whether it is draining.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Drain {
     draining: AtomicBool,
     in_flight: AtomicUsize,
+    limit: usize,
     idle: Notify,
 }
 
 impl Drain {
-    /// A node that takes work.
+    /// A node that takes up to [`DEFAULT_MAX_IN_FLIGHT`] requests at once.
     pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+        Self::with_limit(DEFAULT_MAX_IN_FLIGHT)
+    }
+
+    /// A node that takes up to `limit` requests at once (at least one).
+    pub fn with_limit(limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            draining: AtomicBool::new(false),
+            in_flight: AtomicUsize::new(0),
+            limit: limit.max(1),
+            idle: Notify::new(),
+        })
+    }
+
+    /// The most requests served at once; more are answered "retry".
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// From now on, requests are answered "retry" instead of served.
@@ -82,7 +105,13 @@ impl Drain {
             ))));
             return;
         }
-        let guard = InFlight::start(self.clone());
+        let Some(guard) = InFlight::start(self.clone()) else {
+            metrics::node_overloaded();
+            let _ = reply.send(Wire::new(Err(ServiceError::unavailable(
+                "this node is serving as many requests as it may; retry",
+            ))));
+            return;
+        };
         tokio::spawn(async move {
             let _guard = guard;
             let _ = reply.send(Wire::new(work.await));
@@ -94,9 +123,16 @@ impl Drain {
 struct InFlight(Arc<Drain>);
 
 impl InFlight {
-    fn start(drain: Arc<Drain>) -> Self {
-        drain.in_flight.fetch_add(1, Ordering::SeqCst);
-        Self(drain)
+    /// `None` when the node already serves its limit.
+    fn start(drain: Arc<Drain>) -> Option<Self> {
+        let limit = drain.limit;
+        drain
+            .in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < limit).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Self(drain))
     }
 }
 
@@ -146,5 +182,50 @@ mod tests {
         let refused = answer.await.expect("answer").into_inner().expect("ok");
         assert!(matches!(refused, Err(ServiceError::Unavailable { .. })));
         assert_eq!(drain.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn past_its_limit_a_node_refuses_at_once_and_serves_again_when_one_ends() {
+        let drain = Drain::with_limit(2);
+        let mut holds = Vec::new();
+        let mut answers = Vec::new();
+        for i in 0..2 {
+            let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            drain.serve::<u32, _>(reply.into(), async move {
+                let _ = rx.await;
+                Ok(i)
+            });
+            holds.push(tx);
+            answers.push(answer);
+        }
+        assert_eq!(drain.in_flight(), 2);
+
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        drain.serve::<u32, _>(reply.into(), async { Ok(9) });
+        let refused = answer.await.expect("answer").into_inner().expect("ok");
+        assert!(
+            matches!(refused, Err(ServiceError::Unavailable { .. })),
+            "{refused:?}"
+        );
+        assert_eq!(drain.in_flight(), 2, "the refused one never ran");
+
+        let _ = holds.remove(0).send(());
+        let first = answers.remove(0).await.expect("answer").into_inner();
+        assert_eq!(first.expect("ok"), Ok(0));
+        assert!(
+            tokio::time::timeout(Duration::from_secs(5), async {
+                while drain.in_flight() != 1 {
+                    tokio::task::yield_now().await;
+                }
+            })
+            .await
+            .is_ok(),
+            "the finished request still counts"
+        );
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        drain.serve::<u32, _>(reply.into(), async { Ok(10) });
+        let served = answer.await.expect("answer").into_inner().expect("ok");
+        assert_eq!(served, Ok(10));
     }
 }

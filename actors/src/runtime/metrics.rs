@@ -126,6 +126,7 @@ pub struct Metrics {
     dead_letters_trimmed: Family<Alone, Counter>,
     handshakes_failed: Family<Fixed, Counter>,
     frames_refused: Family<[(&'static str, &'static str); 2], Counter>,
+    cluster_requests_refused: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -200,6 +201,7 @@ impl Metrics {
             dead_letters_trimmed: Family::default(),
             handshakes_failed: Family::default(),
             frames_refused: Family::default(),
+            cluster_requests_refused: Counter::default(),
             registry: Registry::default(),
         };
         // Counters are registered without `_total`: the encoder adds it.
@@ -358,6 +360,11 @@ impl Metrics {
             "Cluster frames from a peer dropped because its role may not send them, by the peer's role and reason: message, group, unknown, undecodable, oversize",
             m.frames_refused.clone(),
         );
+        r.register(
+            "kukka_cluster_requests_refused",
+            "Cluster requests this node's service actors turned away at once because it already served --max-in-flight of them",
+            m.cluster_requests_refused.clone(),
+        );
         r.register_collector(Box::new(process::ProcessCollector));
         for reason in REFUSED_REASONS {
             let _ = m.refused.get_or_create(&[("reason", reason)]);
@@ -426,6 +433,11 @@ pub fn refused(reason: &'static str) {
 }
 
 // --- every node -----------------------------------------------------------
+
+/// A cluster request refused because the node served its limit.
+pub fn node_overloaded() {
+    metrics().cluster_requests_refused.inc();
+}
 
 /// Authenticated cluster sessions.
 pub fn cluster_sessions(n: usize) {
