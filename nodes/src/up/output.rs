@@ -10,9 +10,8 @@
 //! With `--quiet` a child writes to its log file itself and `kukka up` is
 //! not in the way. Otherwise each child's stdout and stderr share one pipe
 //! (so their relative order is kept), read by a thread of its own line by
-//! line. A line is written to
-//! the log file with one `write` and handed to the terminal thread whole, so
-//! lines of different children never mix. The name is coloured only when
+//! line. A line is written to the log file with one `write` and handed to
+//! the terminal thread whole, so lines of different children never mix. The name is coloured only when
 //! stdout is a terminal (and `NO_COLOR` is unset or empty).
 //!
 //! The log file is the record: it gets every line, and a child that writes
