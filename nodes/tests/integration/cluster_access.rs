@@ -97,17 +97,7 @@ async fn a_node_without_a_valid_certificate_never_joins() {
         intruder(&sys, "forged-edge", Some(&forged)),
     ];
     for (_, admin) in &intruders {
-        let probe = eventually(Duration::from_secs(20), || async {
-            let r = sys
-                .http
-                .get(format!("http://{admin}/readyz"))
-                .send()
-                .await
-                .ok()?;
-            r.json::<serde_json::Value>().await.ok()
-        })
-        .await
-        .expect("the intruder's probes answer");
+        let probe = sys.readiness_at(admin).await;
         assert_eq!(probe["checks"]["order"], false, "{probe}");
     }
     // They keep dialing and being refused, and the cluster works meanwhile.

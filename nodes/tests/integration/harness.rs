@@ -386,6 +386,22 @@ impl Api {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The `/readyz` answer of another node's admin address `admin`, once
+    /// it answers (20 s at most).
+    pub async fn readiness_at(&self, admin: &str) -> Value {
+        eventually(Duration::from_secs(20), || async {
+            let r = self
+                .http
+                .get(format!("http://{admin}/readyz"))
+                .send()
+                .await
+                .ok()?;
+            r.json::<Value>().await.ok()
+        })
+        .await
+        .unwrap_or_else(|| panic!("{admin}'s probes never answered"))
+    }
+
     /// The status of [`CLUSTER_READY`] (0 if the edge did not answer).
     pub async fn cluster_ready(&self) -> u16 {
         match self.http.get(self.admin_url(CLUSTER_READY)).send().await {

@@ -6,7 +6,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::harness::{eventually, free_port, RedisServer, System};
+use super::harness::{free_port, RedisServer, System};
 
 #[tokio::test]
 async fn a_node_with_a_wrong_cookie_is_refused_and_disturbs_nobody() {
@@ -51,17 +51,7 @@ async fn a_node_with_a_wrong_cookie_is_refused_and_disturbs_nobody() {
         .spawn()
         .expect("spawn intruder");
     // The intruder starts serving its probes but never joins anything.
-    let answering = eventually(Duration::from_secs(20), || async {
-        let r = sys
-            .http
-            .get(format!("http://{admin}/readyz"))
-            .send()
-            .await
-            .ok()?;
-        r.json::<serde_json::Value>().await.ok()
-    })
-    .await
-    .expect("the intruder's probes answer");
+    let answering = sys.readiness_at(&admin).await;
     assert_eq!(answering["checks"]["order"], false, "{answering}");
     // While it keeps dialing with the wrong cookie, the cluster works.
     let until = Instant::now() + Duration::from_secs(3);
