@@ -86,12 +86,23 @@ async fn spawn(
     name: &str,
     config: ConsumerConfig,
 ) -> ractor::ActorRef<ConsumerMsg> {
+    spawn_over(handler, url, name, partitions(), config).await
+}
+
+/// Spawns member `name` of group "test" over `parts` partitions.
+async fn spawn_over(
+    handler: Arc<Counting>,
+    url: &str,
+    name: &str,
+    parts: Partitions,
+    config: ConsumerConfig,
+) -> ractor::ActorRef<ConsumerMsg> {
     let args = ConsumerArgs {
         handler,
         redis_url: url.to_string(),
         group: "test".into(),
         consumer: name.into(),
-        partitions: partitions(),
+        partitions: parts,
         config,
     };
     Actor::spawn(None, StreamConsumer::default(), args)
@@ -301,29 +312,20 @@ async fn poison_is_dead_lettered_at_once_without_retries() {
     );
 }
 
-/// Spawns member `name` of group "test" over `parts` partitions.
+/// Spawns member `name` of group "test" over `parts` partitions, with a
+/// fast heartbeat and a short membership.
 async fn member(
     handler: Arc<Counting>,
     url: &str,
     name: &str,
     parts: Partitions,
 ) -> ractor::ActorRef<ConsumerMsg> {
-    let args = ConsumerArgs {
-        handler,
-        redis_url: url.to_string(),
-        group: "test".into(),
-        consumer: name.into(),
-        partitions: parts,
-        config: ConsumerConfig {
-            heartbeat: Duration::from_millis(100),
-            member_ttl: Duration::from_millis(1000),
-            ..ConsumerConfig::default()
-        },
+    let config = ConsumerConfig {
+        heartbeat: Duration::from_millis(100),
+        member_ttl: Duration::from_millis(1000),
+        ..ConsumerConfig::default()
     };
-    Actor::spawn(None, StreamConsumer::default(), args)
-        .await
-        .expect("spawn")
-        .0
+    spawn_over(handler, url, name, parts, config).await
 }
 
 /// Publishes orders `from..to`' cancellations over `parts` partitions.
