@@ -265,6 +265,18 @@ impl System {
         serde_json::from_str(&text).expect("run json")
     }
 
+    /// The public URLs of edges `names` (`edge`, `edge-1`, ...), from their
+    /// run files.
+    pub fn edge_urls(&self, names: &[&str]) -> Vec<String> {
+        names
+            .iter()
+            .map(|e| {
+                let info = self.run_info(e);
+                format!("http://{}", info["httpAddr"].as_str().expect("httpAddr"))
+            })
+            .collect()
+    }
+
     /// The Redis URL of this system.
     pub fn redis_url(&self) -> String {
         let cluster = self.dir.path().join("redis-cluster.json");

@@ -99,15 +99,7 @@ async fn keys_expire_after_the_configured_time_and_are_swept() {
 #[tokio::test]
 async fn fifty_concurrent_retries_over_two_edges_place_one_order_with_one_charge() {
     let sys = System::start_with_args(&[], &["--replicas", "2"]).await;
-    let edges: Vec<String> = ["edge", "edge-1"]
-        .iter()
-        .map(|e| {
-            format!(
-                "http://{}",
-                sys.run_info(e)["httpAddr"].as_str().expect("httpAddr")
-            )
-        })
-        .collect();
+    let edges = sys.edge_urls(&["edge", "edge-1"]);
     // `/readyz` waits for some order shard, not both: wait until each edge
     // sees both (the key's shard may be either).
     for edge in &edges {

@@ -168,15 +168,7 @@ async fn sigterm_under_load_fails_no_accepted_request() {
 #[tokio::test]
 async fn a_rolling_restart_of_two_replicas_fails_no_placement() {
     let sys = System::start_with_args(&[], &["--replicas", "2"]).await;
-    let edges: Vec<String> = ["edge", "edge-1"]
-        .iter()
-        .map(|e| {
-            format!(
-                "http://{}",
-                sys.run_info(e)["httpAddr"].as_str().expect("httpAddr")
-            )
-        })
-        .collect();
+    let edges = sys.edge_urls(&["edge", "edge-1"]);
     for name in ["order-1", "payment-1", "delivery-1"] {
         assert!(sys.run_info(name)["pid"].as_u64().is_some(), "{name} runs");
     }
