@@ -128,7 +128,7 @@ impl Output {
     /// Where child number `index` named `name` writes its stdout and
     /// stderr. Quiet: straight into its log file (opened for appending), so
     /// `kukka up` copies nothing and costs nothing per line. Otherwise: a
-    /// pipe that [`Output::pump`] copies to the file and the terminal.
+    /// pipe that a thread of `kukka up` copies to the file and the terminal.
     pub fn connect(&self, name: &str, index: usize) -> io::Result<(Stdio, Stdio)> {
         if self.terminal.is_none() {
             let log = self.open_log(name)?;
