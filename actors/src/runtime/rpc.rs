@@ -27,15 +27,90 @@ where
     T: Send + 'static,
     Wire<Reply<T>>: BytesConvertable,
 {
-    match actor.call(build, Some(timeout)).await {
-        Ok(CallResult::Success(answer)) => answer.into_inner()?,
-        Ok(CallResult::Timeout) => Err(ServiceError::unavailable(format!(
+    let started = std::time::Instant::now();
+    let timed_out = || {
+        ServiceError::unavailable(format!(
             "{} did not answer within {} ms",
             actor.get_name().unwrap_or_else(|| "a node".into()),
             timeout.as_millis()
-        ))),
+        ))
+    };
+    match actor.call(build, Some(timeout)).await {
+        Ok(CallResult::Success(answer)) => answer.into_inner()?,
+        Ok(CallResult::Timeout) => Err(timed_out()),
+        // ractor_cluster's reply bridge for a remote actor waits with its
+        // own timer for the same deadline and drops the reply port when it
+        // fires first: that is our timeout, not a node going away.
+        Ok(CallResult::SenderError) | Err(_) if started.elapsed() >= timeout => Err(timed_out()),
         Ok(CallResult::SenderError) | Err(_) => Err(ServiceError::unavailable(
             "the node went away during the call",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+    use ractor_cluster::RactorMessage;
+
+    use super::*;
+
+    /// Drops every reply port it gets, after `hold`.
+    struct Dropper;
+
+    #[derive(RactorMessage)]
+    enum DropMsg {
+        Ask(RpcReplyPort<Wire<Reply<u32>>>),
+    }
+
+    impl Actor for Dropper {
+        type Msg = DropMsg;
+        type State = Duration;
+        type Arguments = Duration;
+
+        async fn pre_start(
+            &self,
+            _: ActorRef<DropMsg>,
+            hold: Duration,
+        ) -> Result<Duration, ActorProcessingErr> {
+            Ok(hold)
+        }
+
+        async fn handle(
+            &self,
+            _: ActorRef<DropMsg>,
+            DropMsg::Ask(port): DropMsg,
+            hold: &mut Duration,
+        ) -> Result<(), ActorProcessingErr> {
+            tokio::time::sleep(*hold).await;
+            drop(port);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_reply_is_a_node_gone_and_a_late_one_a_timeout() {
+        let (early, h1) = Actor::spawn(None, Dropper, Duration::ZERO)
+            .await
+            .expect("spawn");
+        let gone = rpc(&early, DropMsg::Ask, Duration::from_secs(5)).await;
+        assert!(
+            matches!(&gone, Err(ServiceError::Unavailable { message, .. }) if message.contains("went away")),
+            "{gone:?}"
+        );
+
+        let (late, h2) = Actor::spawn(None, Dropper, Duration::from_millis(300))
+            .await
+            .expect("spawn");
+        let slow = rpc(&late, DropMsg::Ask, Duration::from_millis(50)).await;
+        assert!(
+            matches!(&slow, Err(ServiceError::Unavailable { message, .. }) if message.contains("within 50 ms")),
+            "{slow:?}"
+        );
+
+        early.stop(None);
+        late.stop(None);
+        let _ = h1.await;
+        let _ = h2.await;
     }
 }
