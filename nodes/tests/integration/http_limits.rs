@@ -211,8 +211,13 @@ async fn over_the_in_flight_cap_the_edge_answers_503_overloaded_at_once() {
         }
     });
     let probes = async {
-        // While the cap is full, the probes still answer.
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Once the cap is full, the probes still answer.
+        let full = eventually(Duration::from_secs(10), || async {
+            let n = sys.metric("edge", "kukka_http_requests_in_flight").await?;
+            (n >= CAP as f64).then_some(())
+        })
+        .await;
+        assert!(full.is_some(), "the in-flight cap never filled");
         let h = sys.probe("/healthz").await.0;
         let r = sys.probe("/readyz").await.0;
         let m = sys
