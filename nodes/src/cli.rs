@@ -151,20 +151,9 @@ pub struct NodeArgs {
     /// Public HTTP address of an edge.
     #[arg(long, env = "KUKKA_HTTP_ADDR", default_value = "0.0.0.0:8088")]
     pub http_addr: SocketAddr,
-    /// Redis URL (`redis://`, `redis://:password@host`, `rediss://`).
-    #[arg(
-        long,
-        env = "KUKKA_REDIS_URL",
-        default_value = "redis://127.0.0.1:6379",
-        hide_default_value = true,
-        hide_env_values = true
-    )]
-    pub redis_url: String,
-    /// Partitions of the event stream (fixed at deploy time: every node of
-    /// the system must use the same number; the first to start records it
-    /// in Redis and the others are checked against it).
-    #[arg(long, env = "KUKKA_EVENT_PARTITIONS", default_value_t = kukka_storage::bus::Partitions::DEFAULT)]
-    pub event_partitions: u32,
+    /// Where Redis is, and the event stream's partitions.
+    #[command(flatten)]
+    pub redis: RedisArgs,
     /// Replicas of its Redis master a write that must survive a Redis
     /// Cluster failover (an event leaving the outbox, the owner's delivery
     /// change) must reach before it counts as done (`WAIT`); 0: the master
@@ -396,11 +385,6 @@ impl NodeArgs {
         }
     }
 
-    /// The event stream's partitions.
-    pub fn partitions(&self) -> anyhow::Result<kukka_storage::bus::Partitions> {
-        Ok(kukka_storage::bus::Partitions::new(self.event_partitions)?)
-    }
-
     /// Resolves `--shard-from-instance`: afterwards `shard` is final.
     pub fn resolve_shard(&mut self) -> Result<(), String> {
         if self.shard_from_instance {
@@ -502,11 +486,13 @@ pub struct UpChildArgs {
     pub command: Vec<std::ffi::OsString>,
 }
 
-/// Where an operator's command finds Redis (`kukka views`, `kukka events`).
+/// Where a node or an operator's command (`kukka views`, `kukka events`)
+/// finds Redis.
 #[derive(Clone, Debug, Args)]
 pub struct RedisArgs {
-    /// Redis URL, or the comma-separated seeds of a Redis Cluster (an
-    /// operator's user: `kukka-admin` on Kubernetes).
+    /// Redis URL (`redis://`, `redis://:password@host`, `rediss://`), or the
+    /// comma-separated seeds of a Redis Cluster (operators log in as
+    /// `kukka-admin` on Kubernetes).
     #[arg(
         long,
         env = "KUKKA_REDIS_URL",
@@ -515,7 +501,9 @@ pub struct RedisArgs {
         hide_env_values = true
     )]
     pub redis_url: String,
-    /// Partitions of the event stream (as the nodes run with).
+    /// Partitions of the event stream (fixed at deploy time: every node of
+    /// the system must use the same number; the first to start records it
+    /// in Redis and the others are checked against it).
     #[arg(long, env = "KUKKA_EVENT_PARTITIONS", default_value_t = kukka_storage::bus::Partitions::DEFAULT)]
     pub event_partitions: u32,
 }

@@ -56,7 +56,7 @@ impl NodeContext {
             Faults::disabled()
         };
         Ok(Self {
-            partitions: args.partitions()?,
+            partitions: args.redis.partitions()?,
             ns: Namespace::new(scope, &args.instance()),
             drain: Drain::with_limit(usize::try_from(args.max_in_flight).unwrap_or(usize::MAX)),
             args,
@@ -115,7 +115,7 @@ pub fn consumer<H: EventHandler>(
     handler: Arc<H>,
     group: &str,
 ) -> ChildSpec {
-    let redis_url = node.args.redis_url.clone();
+    let redis_url = node.args.redis.redis_url.clone();
     let group = group.to_string();
     let instance = node.args.instance();
     let partitions = node.partitions;

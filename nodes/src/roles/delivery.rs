@@ -22,7 +22,7 @@ use super::{consumer, HttpSurface, NodeContext, RoleRuntime};
 
 /// Builds the delivery role.
 pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
-    let url = &node.args.redis_url;
+    let url = &node.args.redis.redis_url;
     let mut conn = redis_conn::connect(url, std::time::Duration::from_secs(2)).await?;
     let p = node.partitions;
     p.agree(&mut conn).await?;

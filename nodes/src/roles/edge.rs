@@ -29,7 +29,7 @@ pub async fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
         );
     }
     let mut redis =
-        kukka_storage::redis_conn::connect(&args.redis_url, Duration::from_secs(2)).await?;
+        kukka_storage::redis_conn::connect(&args.redis.redis_url, Duration::from_secs(2)).await?;
     node.partitions.agree(&mut redis).await?;
     let settings = EdgeSettings {
         owner_token: args.owner_token.clone().filter(|t| !t.is_empty()),

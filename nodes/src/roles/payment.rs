@@ -44,7 +44,7 @@ pub fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
         durable: store.durable_outbox(),
         partitions: node.partitions,
         replicated: args.replicated(),
-        redis_url: args.redis_url.clone(),
+        redis_url: args.redis.redis_url.clone(),
     };
     let shard = PaymentShardArgs {
         payments: payments.clone(),
