@@ -88,29 +88,27 @@ mod tests {
         }
     }
 
+    /// Asks a [`Dropper`] that drops the reply port after `hold`, with
+    /// `timeout`; what the caller sees.
+    async fn ask_dropper(hold: Duration, timeout: Duration) -> Result<u32, ServiceError> {
+        let (dropper, handle) = Actor::spawn(None, Dropper, hold).await.expect("spawn");
+        let answer = rpc(&dropper, DropMsg::Ask, timeout).await;
+        dropper.stop(None);
+        let _ = handle.await;
+        answer
+    }
+
     #[tokio::test]
     async fn a_dropped_reply_is_a_node_gone_and_a_late_one_a_timeout() {
-        let (early, h1) = Actor::spawn(None, Dropper, Duration::ZERO)
-            .await
-            .expect("spawn");
-        let gone = rpc(&early, DropMsg::Ask, Duration::from_secs(5)).await;
+        let gone = ask_dropper(Duration::ZERO, Duration::from_secs(5)).await;
         assert!(
             matches!(&gone, Err(ServiceError::Unavailable { message, .. }) if message.contains("went away")),
             "{gone:?}"
         );
-
-        let (late, h2) = Actor::spawn(None, Dropper, Duration::from_millis(300))
-            .await
-            .expect("spawn");
-        let slow = rpc(&late, DropMsg::Ask, Duration::from_millis(50)).await;
+        let slow = ask_dropper(Duration::from_millis(300), Duration::from_millis(50)).await;
         assert!(
             matches!(&slow, Err(ServiceError::Unavailable { message, .. }) if message.contains("within 50 ms")),
             "{slow:?}"
         );
-
-        early.stop(None);
-        late.stop(None);
-        let _ = h1.await;
-        let _ = h2.await;
     }
 }
