@@ -21,7 +21,8 @@
 //! - [`presence`]: the edge's marker in the edge process group.
 //! - [`role`]: what a node is ([`role::Role`]), named by events and by
 //!   the cluster certificates.
-//! - [`faults`]: test-only fault injection (off unless enabled).
+//! - [`faults`]: test-only fault injection (off unless enabled);
+//!   [`latency`]: the injected latency of the circuit-breaker experiment.
 //! - [`metrics`]: the Prometheus metrics (prometheus-client); [`clock`]: RFC 3339
 //!   timestamps.
 
@@ -31,6 +32,7 @@ pub mod drain;
 pub mod error;
 pub mod faults;
 pub mod groups;
+pub mod latency;
 pub mod metrics;
 pub mod paging;
 pub mod presence;

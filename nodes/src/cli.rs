@@ -265,8 +265,9 @@ pub struct NodeArgs {
     /// Circuit breaker: probe calls let through while half-open.
     #[arg(long, env = "KUKKA_BREAKER_HALF_OPEN_CALLS", default_value_t = 3)]
     pub breaker_half_open_calls: usize,
-    /// Fault injection on a payment node: every charge waits a random time
-    /// in `MIN-MAX` milliseconds.
+    /// Fault injection on a payment node: every charge first waits a whole
+    /// number of milliseconds drawn from `MIN-MAX`, `MAX` excluded (like the
+    /// original's `200 + Math.random() * 110`); `N-N` always waits `N`.
     #[arg(long, env = "KUKKA_PAYMENT_INJECT_LATENCY_MS", value_parser = parse_range)]
     pub inject_latency_ms: Option<(u64, u64)>,
     /// Largest request body the edge accepts, in bytes.

@@ -9,7 +9,7 @@
 //! refused. Together with [`super::reconciler`] this keeps the invariant:
 //! no charge survives without an established order.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use kukka_storage::{
     aggregate_repo::{AggregateRepo, Inserted},
@@ -18,7 +18,6 @@ use kukka_storage::{
     StorageError,
 };
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use rand::Rng;
 
 use super::{
     messages::{ChargeRequest, PaymentMsg},
@@ -33,6 +32,7 @@ use crate::{
         error::{Reply, ServiceError},
         faults::Faults,
         groups::{payment_shard, Namespace, PAYMENT_SHARDS},
+        latency::InjectedLatency,
         metrics,
         paging::{ListQuery, ShardPage},
     },
@@ -50,8 +50,9 @@ pub struct Payments {
     pub shard: u32,
     /// Where this node's actors and its peers are found.
     pub ns: Namespace,
-    /// Fault injection: every charge waits a random time in this range.
-    pub inject_latency: Option<(Duration, Duration)>,
+    /// Fault injection: every charge first waits a drawn time (a slow
+    /// payment provider).
+    pub inject_latency: Option<InjectedLatency>,
     /// Charges whose order has not been seen established yet (order id →
     /// [`Unsettled`]), for reconciliation, and the tree's id in changes.
     pub unsettled: (sled::Tree, TreeId),
@@ -82,13 +83,8 @@ impl Payments {
     /// the first; a charge for an order already rejected is refused.
     #[tracing::instrument(skip_all, fields(correlation_id = %req.correlation_id, order_id = %req.order_id))]
     pub async fn charge(&self, req: ChargeRequest) -> Reply<Payment> {
-        if let Some((min, max)) = self.inject_latency {
-            let wait = if max > min {
-                rand::rng().random_range(min..=max)
-            } else {
-                min
-            };
-            tokio::time::sleep(wait).await;
+        if let Some(latency) = self.inject_latency {
+            latency.wait().await;
         }
         // The marker is written in the same transaction as the charge, so
         // no charge ever exists without one.
@@ -277,6 +273,8 @@ impl Actor for PaymentShard {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use kukka_storage::sled_store::SledStore;
 
     use super::*;

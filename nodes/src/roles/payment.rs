@@ -11,6 +11,7 @@ use kukka_actors::{
         shard::{PaymentShard, PaymentShardArgs, Payments, PAYMENT_SHARD},
     },
     runtime::{
+        latency::InjectedLatency,
         relay::{OutboxRelay, RelayArgs, RELAY},
         supervisor::child,
     },
@@ -30,7 +31,7 @@ pub fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
         ns: node.ns.clone(),
         inject_latency: args
             .inject_latency_ms
-            .map(|(a, b)| (Duration::from_millis(a), Duration::from_millis(b))),
+            .and_then(|(min, max)| InjectedLatency::new(min, max)),
         unsettled: store.tree("payments.unsettled")?,
         faults: node.faults.clone(),
     });
