@@ -18,6 +18,8 @@
 //! partition); a read of several partitions at once ([`read_group`] with
 //! several streams) is for a single Redis only.
 
+mod entries;
+
 use std::collections::BTreeMap;
 
 use redis::{streams::StreamId, Value};
@@ -304,17 +306,8 @@ pub async fn read_group(
     for _ in streams {
         cmd.arg(start);
     }
-    let (reply,): (Option<redis::streams::StreamReadReply>,) = pipe.query_async(conn).await?;
-    Ok(reply
-        .into_iter()
-        .flat_map(|r| r.keys)
-        .flat_map(|k| {
-            let stream = k.key;
-            k.ids
-                .into_iter()
-                .map(move |id| to_delivered(stream.clone(), id))
-        })
-        .collect())
+    let (reply,): (Value,) = pipe.query_async(conn).await?;
+    entries::from_read_reply(reply)
 }
 
 /// Claims up to `count` entries of `group` on `stream` that have been
