@@ -57,26 +57,21 @@ fn from_entry(stream: &str, entry: Value) -> Result<Delivered, StorageError> {
     let (id, fields) = two(parts)?;
     let entry_id = text(id).map_err(|v| unexpected("an entry id", &v))?;
     let (mut event_id, mut kind, mut data) = (None, None, None);
-    let pairs: Vec<(Value, Value)> = match fields {
+    let mut keep = |k: Value, v: Value| match &k {
+        Value::BulkString(b) if b == b"id" => event_id = Some(v),
+        Value::BulkString(b) if b == b"type" => kind = Some(v),
+        Value::BulkString(b) if b == b"data" => data = Some(v),
+        _ => {}
+    };
+    match fields {
         Value::Array(flat) => {
             let mut it = flat.into_iter();
-            let mut pairs = Vec::with_capacity(3);
             while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                pairs.push((k, v));
+                keep(k, v);
             }
-            pairs
         }
-        Value::Map(pairs) => pairs,
-        _ => Vec::new(),
-    };
-    for (k, v) in pairs {
-        let slot = match &k {
-            Value::BulkString(b) if b == b"id" => &mut event_id,
-            Value::BulkString(b) if b == b"type" => &mut kind,
-            Value::BulkString(b) if b == b"data" => &mut data,
-            _ => continue,
-        };
-        *slot = Some(v);
+        Value::Map(pairs) => pairs.into_iter().for_each(|(k, v)| keep(k, v)),
+        _ => {}
     }
     let field = |name: &str, v: Option<Value>| match v {
         None => Err(format!("field {name} missing")),
@@ -100,11 +95,7 @@ fn from_entry(stream: &str, entry: Value) -> Result<Delivered, StorageError> {
 
 fn two(mut parts: Vec<Value>) -> Result<(Value, Value), StorageError> {
     if parts.len() != 2 {
-        return Err(StorageError::Redis(RedisError::from((
-            ErrorKind::UnexpectedReturnType,
-            "a stream reply",
-            format!("expected 2 elements, got {}", parts.len()),
-        ))));
+        return Err(unexpected("a pair", &Value::Array(parts)));
     }
     let second = parts.pop().unwrap_or(Value::Nil);
     let first = parts.pop().unwrap_or(Value::Nil);
