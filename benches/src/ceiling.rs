@@ -1,15 +1,17 @@
 //! `kukka-consumer-ceiling`: how many events per second one consumer applies
 //! when it is never starved, the read side's own ceiling.
 //!
-//! It fills a Redis stream with the events of `--orders` placed orders
+//! It fills the event streams with the events of `--orders` placed orders
 //! (`PaymentConfirmed`, `OrderPlaced`, `DeliveryRequested`: what an order
-//! makes), then starts one consumer of the chosen handler (the views
-//! projector or the delivery handler) in a fresh consumer group, exactly as
-//! a delivery node runs it, and times it until the group has acknowledged
-//! every entry. Run it against a Redis started as `kukka up` starts its own
+//! makes, each in its producer's stream), then starts one consumer of the
+//! chosen handler (the views projector or the delivery handler) in a fresh
+//! consumer group, exactly as a delivery node runs it, and times it until
+//! the group has acknowledged every entry of the streams it reads (the
+//! views read all three events of an order, delivery the first two). Run it against a Redis started as `kukka up` starts its own
 //! (`--appendonly yes --appendfsync always`) for a like-for-like number.
 
 use std::{
+    collections::BTreeMap,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -18,10 +20,13 @@ use kukka_actors::{
     delivery::{model::DeliveryStatus, on_events::DeliveryHandler},
     events::{Envelope, EventBody},
     order::{id::OrderId, model::OrderLine},
-    runtime::consumer::{ConsumerArgs, ConsumerConfig, EventHandler, StreamConsumer},
+    runtime::{
+        consumer::{ConsumerArgs, ConsumerConfig, EventHandler, StreamConsumer},
+        role::Role,
+    },
     views::projector::ViewProjector,
 };
-use kukka_storage::{bus, bus::Partitions, redis_conn};
+use kukka_storage::{bus, bus::Partitions, outbox::StreamEvent, redis_conn};
 use ractor::Actor;
 
 use crate::BenchError;
@@ -113,8 +118,8 @@ fn events_of(seq: u64) -> [Envelope; 3] {
     ]
 }
 
-/// Whether `group` has read and acknowledged everything in every
-/// partition (`totals`: entries per partition stream).
+/// Whether `group` has read and acknowledged everything in every stream it
+/// reads (`totals`: entries per stream).
 async fn caught_up(
     conn: &mut kukka_storage::redis_conn::RedisConn,
     group: &str,
@@ -141,9 +146,21 @@ async fn run_consumer<H: EventHandler>(
     handler: H,
     args: &CeilingArgs,
     group: &str,
-    totals: &[(String, u64)],
 ) -> Result<Ceiling, BenchError> {
     let mut conn = redis_conn::connect(&args.redis_url, Duration::from_secs(5)).await?;
+    let mut totals = Vec::new();
+    let partitions = Partitions::new(args.event_partitions)?;
+    for p in partitions.all() {
+        for role in handler.producers() {
+            let stream = role.stream(p);
+            let n: u64 = redis::cmd("XLEN")
+                .arg(&stream)
+                .query_async(&mut conn)
+                .await
+                .map_err(kukka_storage::StorageError::from)?;
+            totals.push((stream, n));
+        }
+    }
     let handler = Arc::new(handler);
     let started = Instant::now();
     let mut members = Vec::new();
@@ -165,7 +182,7 @@ async fn run_consumer<H: EventHandler>(
                 .map_err(|e| BenchError::NotReady(format!("cannot start a consumer: {e}")))?,
         );
     }
-    while !caught_up(&mut conn, group, totals).await? {
+    while !caught_up(&mut conn, group, &totals).await? {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let seconds = started.elapsed().as_secs_f64();
@@ -187,27 +204,22 @@ pub async fn run(args: &CeilingArgs) -> Result<Ceiling, BenchError> {
     let mut conn = redis_conn::connect(&args.redis_url, Duration::from_secs(5)).await?;
     partitions.agree(&mut conn).await?;
     for chunk in (0..args.orders).collect::<Vec<_>>().chunks(500) {
-        let events: Vec<_> = chunk
-            .iter()
-            .flat_map(|seq| events_of(*seq))
-            .map(|e| e.to_stream_event())
-            .collect();
-        bus::publish(&mut conn, partitions, &events, Default::default()).await?;
-    }
-    let mut totals = Vec::new();
-    for p in partitions.all() {
-        let n: u64 = redis::cmd("XLEN")
-            .arg(p.stream())
-            .query_async(&mut conn)
-            .await
-            .map_err(kukka_storage::StorageError::from)?;
-        totals.push((p.stream(), n));
+        let mut by_producer: BTreeMap<Role, Vec<StreamEvent>> = BTreeMap::new();
+        for e in chunk.iter().flat_map(|seq| events_of(*seq)) {
+            let producer = e.body.kind().producer();
+            by_producer
+                .entry(producer)
+                .or_default()
+                .push(e.to_stream_event());
+        }
+        for (producer, events) in by_producer {
+            let p = producer.as_str();
+            bus::publish(&mut conn, partitions, p, &events, Default::default()).await?;
+        }
     }
     let group = format!("ceiling-{}", std::process::id());
     match args.handler {
-        Handler::Views => run_consumer(ViewProjector::new(partitions), args, &group, &totals).await,
-        Handler::Delivery => {
-            run_consumer(DeliveryHandler { partitions }, args, &group, &totals).await
-        }
+        Handler::Views => run_consumer(ViewProjector::new(partitions), args, &group).await,
+        Handler::Delivery => run_consumer(DeliveryHandler { partitions }, args, &group).await,
     }
 }

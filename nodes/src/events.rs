@@ -4,10 +4,11 @@
 //! An event lands in the dead letters when it can never apply (poison) or
 //! when it kept failing for the whole retry period
 //! (`--events-retry-total-secs`). Once the cause is fixed, `redrive` puts
-//! it back in its partition stream: every consumer group reads it again,
+//! it back in its producer's stream: every consumer group reads it again,
 //! and since handlers are idempotent it takes effect where it had not (a
 //! refund is made once). A redriven letter leaves the dead letters.
 
+use kukka_actors::events::EventKind;
 use kukka_storage::{
     bus::Partitions,
     dead_letters::{self, DeadLetter},
@@ -73,13 +74,20 @@ fn parked_at(letter: &DeadLetter) -> String {
         .unwrap_or_default()
 }
 
-/// The stream to redrive a letter to: the one it came from, or for an old
-/// letter the partition of its order.
+/// The stream to redrive a letter to: the producer's stream it came from;
+/// for a letter read from the legacy stream (or from before streams were
+/// partitioned), its producer's stream of its order's partition.
 fn target_stream(letter: &DeadLetter, partitions: Partitions) -> Option<String> {
-    if !letter.stream.is_empty() {
+    let legacy = letter.stream.is_empty() || letter.stream.ends_with(":events");
+    if !legacy {
         return Some(letter.stream.clone());
     }
-    order_of(letter).map(|order| partitions.of(&order).stream())
+    let producer = EventKind::parse(&letter.kind).map(EventKind::producer);
+    match (producer, order_of(letter)) {
+        (Some(role), Some(order)) => Some(role.stream(partitions.of(&order))),
+        // Not an event kukka knows: back where it was, to be refused again.
+        _ => (!letter.stream.is_empty()).then(|| letter.stream.clone()),
+    }
 }
 
 async fn all_letters(
@@ -189,13 +197,28 @@ mod tests {
     }
 
     #[test]
-    fn a_letter_goes_back_to_its_stream_or_its_orders_partition() {
+    fn a_letter_goes_back_to_its_stream_or_its_producers_stream_of_its_orders_partition() {
         let p = Partitions::default();
-        let own = letter("kukka:{p3}:events", r#"{"orderId":"0-1"}"#);
-        assert_eq!(target_stream(&own, p).as_deref(), Some("kukka:{p3}:events"));
+        let own = letter("kukka:{p3}:events:order", r#"{"orderId":"0-1"}"#);
+        assert_eq!(
+            target_stream(&own, p).as_deref(),
+            Some("kukka:{p3}:events:order")
+        );
+        // From the legacy stream, or from before partitions: the producer's
+        // stream (an OrderCancelled is the order role's) of the order's
+        // partition.
+        let expected = Some(p.of("0-1").stream("order"));
+        let legacy = letter("kukka:{p3}:events", r#"{"orderId":"0-1"}"#);
+        assert_eq!(target_stream(&legacy, p), expected);
         let old = letter("", r#"{"orderId":"0-1"}"#);
-        assert_eq!(target_stream(&old, p), Some(p.of("0-1").stream()));
+        assert_eq!(target_stream(&old, p), expected);
         assert_eq!(target_stream(&letter("", "{nope"), p), None);
+        let mut unknown = letter("kukka:{p3}:events", r#"{"orderId":"0-1"}"#);
+        unknown.kind = "Teleported".into();
+        assert_eq!(
+            target_stream(&unknown, p).as_deref(),
+            Some("kukka:{p3}:events")
+        );
         assert_eq!(parked_at(&own), "2023-11-14T22:13:20Z");
     }
 }

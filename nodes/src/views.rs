@@ -15,7 +15,7 @@ use kukka_actors::{
         projector::ViewProjector,
     },
 };
-use kukka_storage::bus;
+use kukka_storage::{bus, bus::Partition};
 
 use crate::cli::RedisArgs;
 
@@ -74,8 +74,7 @@ pub async fn run(cmd: ViewsCommand) -> anyhow::Result<u8> {
     let projector = ViewProjector::new(partitions);
     let mut replayed = 0u64;
     let mut skipped = 0u64;
-    for p in partitions.all() {
-        let stream = p.stream();
+    for stream in partitions.all().flat_map(Partition::all_streams) {
         let mut after = String::new();
         loop {
             let page = bus::read_range(&mut conn, &stream, &after, 500).await?;

@@ -24,6 +24,7 @@ mod integration {
     mod openapi;
     mod original_clients;
     mod process_manager;
+    mod producer_streams;
     mod readiness;
     mod redis_acl;
     mod redis_cluster;

@@ -1,12 +1,25 @@
 //! The Redis Streams event bus, in partitions.
 //!
-//! Domain events go to `P` streams ([`Partitions`], a number fixed at deploy
-//! time): an event's partition comes from its key (the order id), so all the
-//! events of one order are in one stream, in order. Each partition's stream
-//! is named with a hash tag of its own ([`Partition::stream`]), so on a Redis
-//! Cluster each partition lives in one slot and the partitions spread over
-//! the nodes. Entries have the fields `id` (event id), `type` and `data` (the
-//! JSON envelope).
+//! Domain events go to `P` partitions ([`Partitions`], a number fixed at
+//! deploy time): an event's partition comes from its key (the order id).
+//! Each partition has one stream per producing role ([`PRODUCERS`]), named
+//! `kukka:{p<N>}:events:<role>` ([`Partition::stream`]), so a consumer
+//! group reads only the producers whose events it wants (the payment
+//! group reads the order stream alone), and a producer may be allowed to
+//! append to its own stream only. All the events one producer makes for an
+//! order are in one stream, in order; events of different producers are
+//! ordered by cause (a consumer that reads several streams may see a later
+//! event first only if it reads an earlier one late, which handlers already
+//! tolerate: see `kukka_actors::runtime::consumer`). The streams of a
+//! partition share its hash tag, so on a Redis Cluster each partition lives
+//! in one slot (one read can take all of them) and the partitions spread
+//! over the nodes. Entries have the fields `id` (event id), `type` and
+//! `data` (the JSON envelope).
+//!
+//! Before the streams were split by producer, every event of a partition
+//! went to `kukka:{p<N>}:events` ([`Partition::legacy_stream`]). Readers
+//! still read that stream where it exists, so what an older node appended
+//! (before or during an upgrade) is applied too.
 //!
 //! Each kind of consumer reads through its own consumer group (the same
 //! group name on every partition), acknowledges an entry only after applying
@@ -42,11 +55,32 @@ impl Partition {
         format!("{{p{}}}", self.0)
     }
 
-    /// Its stream's key, `kukka:{p<N>}:events`.
-    pub fn stream(self) -> String {
+    /// The stream `producer` (a role of [`PRODUCERS`]) appends this
+    /// partition's events to: `kukka:{p<N>}:events:<producer>`.
+    pub fn stream(self, producer: &str) -> String {
+        format!("kukka:{}:events:{producer}", self.tag())
+    }
+
+    /// The stream every producer appended to before the streams were split
+    /// by producer, `kukka:{p<N>}:events`: read where it exists, never
+    /// written.
+    pub fn legacy_stream(self) -> String {
         format!("kukka:{}:events", self.tag())
     }
+
+    /// Every stream of the partition: each producer's, then the legacy one.
+    pub fn all_streams(self) -> Vec<String> {
+        PRODUCERS
+            .iter()
+            .map(|p| self.stream(p))
+            .chain(std::iter::once(self.legacy_stream()))
+            .collect()
+    }
 }
+
+/// The roles that produce events, each into a stream of its own per
+/// partition (`kukka_actors::runtime::role::Role` names them).
+pub const PRODUCERS: [&str; 3] = ["order", "payment", "delivery"];
 
 /// How many partitions the event stream has.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,19 +222,21 @@ impl Replicated {
     }
 }
 
-/// Appends `events` to their partitions' streams, one pipeline per
-/// partition (sent together); returns when Redis has acknowledged every
-/// append (and, with `replicated`, enough replicas have it).
+/// Appends `events`, all made by `producer`, to its streams of their
+/// partitions, one pipeline per partition (sent together); returns when
+/// Redis has acknowledged every append (and, with `replicated`, enough
+/// replicas have it).
 pub async fn publish(
     conn: &mut RedisConn,
     partitions: Partitions,
+    producer: &str,
     events: &[StreamEvent],
     replicated: Replicated,
 ) -> Result<(), StorageError> {
     let mut by_stream: BTreeMap<String, Vec<&StreamEvent>> = BTreeMap::new();
     for ev in events {
         by_stream
-            .entry(partitions.of(&ev.partition_key).stream())
+            .entry(partitions.of(&ev.partition_key).stream(producer))
             .or_default()
             .push(ev);
     }
@@ -264,6 +300,29 @@ pub async fn ensure_group(
     match res {
         Ok(()) => Ok(()),
         Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates `group` on `stream` if the stream exists (never creating the
+/// stream); whether it exists (with the group, then).
+pub async fn join_group_if_exists(
+    conn: &mut RedisConn,
+    stream: &str,
+    group: &str,
+) -> Result<bool, StorageError> {
+    let res: Result<(), redis::RedisError> = redis::cmd("XGROUP")
+        .arg("CREATE")
+        .arg(stream)
+        .arg(group)
+        .arg("0")
+        .query_async(conn)
+        .await;
+    match res {
+        Ok(()) => Ok(true),
+        Err(e) if e.code() == Some("BUSYGROUP") => Ok(true),
+        // "The XGROUP subcommand requires the key to exist."
+        Err(e) if e.to_string().contains("requires the key to exist") => Ok(false),
         Err(e) => Err(e.into()),
     }
 }
@@ -587,7 +646,17 @@ mod tests {
         let used: std::collections::BTreeSet<_> =
             (0..1000).map(|i| p.of(&format!("0-{i}"))).collect();
         assert_eq!(used.len(), 16, "every partition gets orders");
-        assert_eq!(Partition(3).stream(), "kukka:{p3}:events");
+        assert_eq!(Partition(3).stream("order"), "kukka:{p3}:events:order");
+        assert_eq!(Partition(3).legacy_stream(), "kukka:{p3}:events");
+        assert_eq!(
+            Partition(3).all_streams(),
+            [
+                "kukka:{p3}:events:order",
+                "kukka:{p3}:events:payment",
+                "kukka:{p3}:events:delivery",
+                "kukka:{p3}:events",
+            ]
+        );
         assert!(Partitions::new(0).is_err());
         assert!(Partitions::new(Partitions::MAX + 1).is_err());
         assert_eq!(p.all().count(), 16);

@@ -25,6 +25,7 @@ use super::model::DeliveryStatus;
 use crate::{
     events::{Envelope, EventBody},
     order::id::OrderId,
+    runtime::role::Role,
     views::keys::{index_member, text},
 };
 
@@ -100,7 +101,7 @@ impl Change {
         };
         Self {
             key: delivery_key(partitions, &id),
-            stream: partitions.of(&id).stream(),
+            stream: Role::Delivery.stream(partitions.of(&id)),
             member,
             to,
             from,

@@ -10,7 +10,17 @@
 //! the entries it left pending. The member reads its partitions with
 //! [`lane::Lane`] actors: one for all of them on a single Redis (one blocking
 //! read of several streams), one per partition on a Redis Cluster (a
-//! command keeps to one slot).
+//! command keeps to one slot). In each partition it reads only the streams
+//! of the roles that produce the kinds its handler wants
+//! ([`EventHandler::producers`]), and the partition's legacy stream where
+//! that exists (events appended before the streams were split by producer).
+//!
+//! Events of different producers reach a member in cause order only
+//! loosely: a read returns each stream's entries in turn, and a stream
+//! whose backlog exceeds a batch yields its later entries in a later read.
+//! So an event can be applied before one that caused it (a refund before
+//! the order it refunds); handlers already tolerate that, as they tolerate
+//! the retried entry that is applied after the ones behind it.
 //!
 //! Per poll a lane reads a batch, hands the events its handler wants to
 //! [`EventHandler::apply_batch`] at once (a handler that talks to Redis
@@ -61,6 +71,7 @@ use self::{
     membership::Membership,
 };
 pub use super::retry::RetryPolicy;
+use super::role::Role;
 use crate::events::{Envelope, EventKind};
 
 /// Why a handler did not apply an event.
@@ -86,6 +97,19 @@ pub trait EventHandler: Send + Sync + 'static {
     /// Whether events of this kind concern the handler; others are
     /// acknowledged without being decoded.
     fn wants(&self, kind: EventKind) -> bool;
+
+    /// The roles whose streams the handler reads: those producing a kind
+    /// it wants.
+    fn producers(&self) -> Vec<Role> {
+        Role::ALL
+            .into_iter()
+            .filter(|r| {
+                EventKind::ALL
+                    .into_iter()
+                    .any(|k| k.producer() == *r && self.wants(k))
+            })
+            .collect()
+    }
 
     /// Applies one event; must be idempotent.
     fn apply(
@@ -188,6 +212,8 @@ pub struct ConsumerState<H> {
     conn: Option<RedisConn>,
     membership: Membership,
     owned: BTreeSet<Partition>,
+    /// The producers the handler reads.
+    producers: Vec<Role>,
     lanes: BTreeMap<Vec<Partition>, ActorRef<lane::LaneMsg>>,
 }
 
@@ -216,7 +242,11 @@ impl<H: EventHandler> ConsumerState<H> {
             redis_url: a.redis_url.clone(),
             group: a.group.clone(),
             consumer: a.consumer.clone(),
-            streams: partitions.iter().map(|p| p.stream()).collect(),
+            streams: partitions
+                .iter()
+                .flat_map(|p| self.producers.iter().map(|r| r.stream(*p)))
+                .collect(),
+            legacy: partitions.iter().map(|p| p.legacy_stream()).collect(),
             config: a.config,
         };
         let (actor, _) =
@@ -252,17 +282,29 @@ impl<H: EventHandler> ConsumerState<H> {
             return Ok(());
         }
         let gained: Vec<Partition> = owned.difference(&self.owned).copied().collect();
+        let (group, consumer) = (&self.args.group, &self.args.consumer);
         for p in &gained {
-            let stream = p.stream();
-            bus::ensure_group(conn, &stream, &self.args.group)
-                .await
-                .map_err(|e| e.to_string())?;
-            let moved =
-                bus::claim_from_dead(conn, &stream, &self.args.group, &self.args.consumer, &live)
+            let mut streams = Vec::new();
+            for stream in self.producers.iter().map(|r| r.stream(*p)) {
+                bus::ensure_group(conn, &stream, group)
                     .await
                     .map_err(|e| e.to_string())?;
-            if moved > 0 {
-                tracing::info!(group = %self.args.group, partition = p.0, moved, "took over entries a gone member left pending");
+                streams.push(stream);
+            }
+            let legacy = p.legacy_stream();
+            if bus::join_group_if_exists(conn, &legacy, group)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                streams.push(legacy);
+            }
+            for stream in streams {
+                let moved = bus::claim_from_dead(conn, &stream, group, consumer, &live)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if moved > 0 {
+                    tracing::info!(group = %self.args.group, %stream, moved, "took over entries a gone member left pending");
+                }
             }
         }
         tracing::info!(group = %self.args.group, members = live.len(), partitions = owned.len(), "partitions assigned");
@@ -306,6 +348,7 @@ impl<H: EventHandler> Actor for StreamConsumer<H> {
         super::metrics::consumer_started(&args.redis_url, &args.group, args.partitions);
         Ok(ConsumerState {
             membership: Membership::new(&args.group, &args.consumer, args.config.member_ttl),
+            producers: args.handler.producers(),
             args,
             conn: None,
             owned: BTreeSet::new(),

@@ -1,4 +1,5 @@
-//! The outbox relay: moves staged events from sled to the Redis stream.
+//! The outbox relay: moves staged events from sled to its node's Redis
+//! streams (the node's role's stream of each event's partition).
 //!
 //! It drains the outbox oldest-first in batches, appends each batch with one
 //! pipeline, and deletes the entries only after Redis acknowledged them. It
@@ -18,7 +19,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use ractor_cluster::RactorMessage;
 use tokio::sync::watch;
 
-use super::groups::Namespace;
+use super::{groups::Namespace, role::Role};
 
 /// Short name of the relay on its node (see [`Namespace::name`]).
 pub const RELAY: &str = "outbox-relay";
@@ -74,6 +75,9 @@ pub struct RelayArgs {
     pub durable: watch::Receiver<u64>,
     /// The event stream's partitions.
     pub partitions: kukka_storage::bus::Partitions,
+    /// The node's role: the producer whose streams the events go to (a
+    /// node stages only its own role's events).
+    pub producer: Role,
     /// Replicas an append must reach before the outbox lets go of it.
     pub replicated: bus::Replicated,
     /// The Redis holding the stream.
@@ -163,8 +167,9 @@ async fn drain(state: &mut RelayState) {
             break;
         }
         let events: Vec<_> = batch.iter().map(|(_, e)| e.clone()).collect();
-        let (partitions, replicated) = (state.args.partitions, state.args.replicated);
-        if let Err(e) = bus::publish(conn, partitions, &events, replicated).await {
+        let a = &state.args;
+        let producer = a.producer.as_str();
+        if let Err(e) = bus::publish(conn, a.partitions, producer, &events, a.replicated).await {
             tracing::warn!(error = %e, pending = events.len(), "publishing failed; will retry");
             break;
         }

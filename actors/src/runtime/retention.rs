@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use kukka_storage::{
-    bus::{Partitions, DEAD_LETTER_STREAM},
+    bus::{Partition, Partitions, DEAD_LETTER_STREAM},
     redis_conn::{self, RedisConn},
     retention, StorageError,
 };
@@ -78,8 +78,7 @@ pub async fn trim_once(
     let keep_ms = keep.as_millis() as u64;
     let now = retention::now_ms(conn).await?;
     let mut round = Round::default();
-    for p in partitions.all() {
-        let stream = p.stream();
+    for stream in partitions.all().flat_map(Partition::all_streams) {
         let t = retention::trim_stream(conn, &stream, keep_ms, now).await?;
         round.removed += t.removed;
         round.remaining += t.remaining;

@@ -2,10 +2,11 @@
 //! produced them, and a node learns the role of a peer from the peer's
 //! certificate (`kukka_nodes::cluster`).
 
+use kukka_storage::bus::Partition;
 use serde::{Deserialize, Serialize};
 
 /// A node's role.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The HTTP edge.
@@ -32,6 +33,11 @@ impl Role {
         }
     }
 
+    /// Its stream of partition `p`'s events (see `kukka_storage::bus`).
+    pub fn stream(self, p: Partition) -> String {
+        p.stream(self.as_str())
+    }
+
     /// Parses a lower-case name.
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|r| r.as_str() == s)
@@ -47,6 +53,7 @@ impl std::fmt::Display for Role {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kukka_storage::bus::PRODUCERS;
 
     #[test]
     fn names_round_trip() {
@@ -56,5 +63,23 @@ mod tests {
             assert_eq!(json, format!("\"{r}\""));
         }
         assert_eq!(Role::parse("Edge"), None);
+    }
+
+    #[test]
+    fn every_producing_role_has_the_streams_the_storage_layer_knows() {
+        let producing: Vec<&str> = Role::ALL
+            .into_iter()
+            .filter(|r| {
+                crate::events::EventKind::ALL
+                    .iter()
+                    .any(|k| k.producer() == *r)
+            })
+            .map(Role::as_str)
+            .collect();
+        assert_eq!(producing, PRODUCERS);
+        assert_eq!(
+            Role::Payment.stream(Partition(2)),
+            "kukka:{p2}:events:payment"
+        );
     }
 }

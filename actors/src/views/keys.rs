@@ -80,7 +80,7 @@ mod tests {
         let key = view_key(p, "0-1");
         assert_eq!(
             kukka_storage::views::slot_of(&key),
-            kukka_storage::views::slot_of(&p.of("0-1").stream())
+            kukka_storage::views::slot_of(&p.of("0-1").legacy_stream())
         );
         assert!(key.ends_with(":view:0-1"), "{key}");
     }

@@ -100,15 +100,28 @@ impl Backend {
                     .insert(p.seq.to_be_bytes(), encode(&p.order))
                     .map_err(StorageError::from)?;
                 flusher.flush().await?;
-                let mut conn = redis.clone();
-                match bus::publish(
-                    &mut conn,
-                    bus::Partitions::default(),
-                    &p.events,
-                    Default::default(),
-                )
-                .await
-                {
+                // Each event to its producer's stream, both sent at once,
+                // as the payment and order nodes' relays append them.
+                let (mut c1, mut c2) = (redis.clone(), redis.clone());
+                let parts = bus::Partitions::default();
+                let [paid, placed] = &p.events;
+                let (r1, r2) = tokio::join!(
+                    bus::publish(
+                        &mut c1,
+                        parts,
+                        "payment",
+                        std::slice::from_ref(paid),
+                        Default::default()
+                    ),
+                    bus::publish(
+                        &mut c2,
+                        parts,
+                        "order",
+                        std::slice::from_ref(placed),
+                        Default::default()
+                    ),
+                );
+                match r1.and(r2) {
                     Ok(()) => Ok(p.order),
                     Err(StorageError::Redis(e)) => Err(BenchError::Redis(e)),
                     Err(e) => Err(e.into()),

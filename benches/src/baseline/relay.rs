@@ -32,9 +32,11 @@ pub async fn run(
                 _ => break,
             };
             let events: Vec<_> = batch.iter().map(|(_, e)| e.clone()).collect();
+            // The order node's outbox: its events go to the order streams.
             if bus::publish(
                 &mut redis,
                 bus::Partitions::default(),
+                "order",
                 &events,
                 Default::default(),
             )

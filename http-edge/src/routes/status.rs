@@ -17,7 +17,10 @@
 //! - `requests`: the edge's request totals ([`crate::traffic`]); clients
 //!   compute rates from two samples and `sampledAtMs`.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    time::Duration,
+};
 
 use futures_util::future::join_all;
 use kukka_actors::{
@@ -285,10 +288,10 @@ async fn redis_query<T: redis::FromRedisValue>(
 }
 
 /// Stream length, consumer groups and dead letters, summed over the
-/// partitions.
+/// partitions and their streams (each producer's, and the legacy one).
 async fn stream_status(conn: &mut RedisConn, partitions: Partitions) -> StreamStatus {
     let mut status = StreamStatus {
-        name: "kukka:{p*}:events",
+        name: "kukka:{p*}:events:*",
         partitions: partitions.count(),
         length: Some(0),
         ..StreamStatus::default()
@@ -299,8 +302,12 @@ async fn stream_status(conn: &mut RedisConn, partitions: Partitions) -> StreamSt
         Err(e) => errors.push(e),
     }
     let mut groups: BTreeMap<String, ConsumerGroup> = BTreeMap::new();
-    for p in partitions.all() {
-        let stream = p.stream();
+    // A group reads several streams of a partition: count the partition once.
+    let mut read: BTreeSet<(String, u32)> = BTreeSet::new();
+    let streams = partitions
+        .all()
+        .flat_map(|p| p.all_streams().into_iter().map(move |s| (p, s)));
+    for (p, stream) in streams {
         let length = match redis_query::<u64>(conn, redis::cmd("XLEN").arg(&stream)).await {
             Ok(n) => n,
             Err(e) => {
@@ -310,8 +317,9 @@ async fn stream_status(conn: &mut RedisConn, partitions: Partitions) -> StreamSt
             }
         };
         status.length = status.length.map(|l| l + length);
-        // Before the first consumer creates its groups a partition may not
-        // exist: that is "no groups yet", not an error.
+        // Before the first consumer creates its groups a stream may not
+        // exist (and the legacy one exists only on an upgraded system): that
+        // is "no groups yet", not an error.
         let exists = length > 0
             || redis_query::<u64>(conn, redis::cmd("EXISTS").arg(&stream))
                 .await
@@ -337,7 +345,9 @@ async fn stream_status(conn: &mut RedisConn, partitions: Partitions) -> StreamSt
                     sum.consumers = sum.consumers.max(g.consumers);
                     sum.pending += g.pending;
                     sum.lag = sum.lag.zip(g.lag).map(|(a, b)| a + b);
-                    sum.partitions += 1;
+                    if read.insert((g.name.clone(), p.0)) {
+                        sum.partitions += 1;
+                    }
                 }
             }
             Err(e) => {

@@ -13,6 +13,7 @@ use kukka_actors::{
     },
     runtime::{
         relay::{OutboxRelay, RelayArgs, RELAY},
+        role::Role,
         supervisor::child,
     },
 };
@@ -45,6 +46,7 @@ pub fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
         outbox: repo.outbox().clone(),
         durable: store.durable_outbox(),
         partitions: node.partitions,
+        producer: Role::Order,
         replicated: args.replicated(),
         redis_url: args.redis.redis_url.clone(),
     };

@@ -13,6 +13,7 @@ use kukka_actors::{
     runtime::{
         latency::InjectedLatency,
         relay::{OutboxRelay, RelayArgs, RELAY},
+        role::Role,
         supervisor::child,
     },
 };
@@ -44,6 +45,7 @@ pub fn build(node: &NodeContext) -> anyhow::Result<RoleRuntime> {
         outbox: repo.outbox().clone(),
         durable: store.durable_outbox(),
         partitions: node.partitions,
+        producer: Role::Payment,
         replicated: args.replicated(),
         redis_url: args.redis.redis_url.clone(),
     };

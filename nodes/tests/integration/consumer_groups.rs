@@ -59,9 +59,10 @@ fn partitions() -> Partitions {
     Partitions::new(1).expect("one partition")
 }
 
-/// The one partition's stream.
+/// The one partition's stream of the order role (the tests publish
+/// cancellations, the order role's events).
 fn stream() -> String {
-    Partition(0).stream()
+    Partition(0).stream("order")
 }
 
 async fn publish(url: &str, n: usize) -> RedisConn {
@@ -74,9 +75,15 @@ async fn publish(url: &str, n: usize) -> RedisConn {
                 .to_stream_event()
         })
         .collect();
-    bus::publish(&mut conn, partitions(), &events, Default::default())
-        .await
-        .expect("publish");
+    bus::publish(
+        &mut conn,
+        partitions(),
+        "order",
+        &events,
+        Default::default(),
+    )
+    .await
+    .expect("publish");
     conn
 }
 
@@ -289,9 +296,15 @@ async fn poison_is_dead_lettered_at_once_without_retries() {
             partition_key: "0-1".into(),
         },
     ];
-    bus::publish(&mut conn, partitions(), &garbage, Default::default())
-        .await
-        .expect("publish");
+    bus::publish(
+        &mut conn,
+        partitions(),
+        "order",
+        &garbage,
+        Default::default(),
+    )
+    .await
+    .expect("publish");
     // Retries would take minutes: a poison event must not wait for them.
     let poison = HandlerError::Poison("order 0-1 is invalid".into());
     let errors = dead_letter_errors(
@@ -338,7 +351,7 @@ async fn publish_over(url: &str, parts: Partitions, from: u64, to: u64) {
             Envelope::new("c", OrderId::new(0, i), EventBody::OrderCancelled).to_stream_event()
         })
         .collect();
-    bus::publish(&mut conn, parts, &events, Default::default())
+    bus::publish(&mut conn, parts, "order", &events, Default::default())
         .await
         .expect("publish");
 }

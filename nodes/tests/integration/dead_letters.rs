@@ -127,7 +127,7 @@ fn events_cli(redis_url: &str, args: &[&str]) -> (i32, String) {
 
 /// How many `PaymentCancelled` events the stream holds for `order`.
 async fn refunds_in_stream(conn: &mut RedisConn, order: &str) -> usize {
-    let stream = Partitions::default().of(order).stream();
+    let stream = Partitions::default().of(order).stream("payment");
     let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
         .arg(&stream)
         .arg("-")

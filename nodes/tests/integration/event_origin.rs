@@ -50,6 +50,7 @@ async fn an_event_from_a_role_that_may_not_produce_it_is_ignored_and_counted() {
     bus::publish(
         &mut conn,
         Partitions::default(),
+        "order",
         &[cancelled(&order, "forged-1", Some("delivery"))],
         Replicated::default(),
     )
@@ -70,6 +71,7 @@ async fn an_event_from_a_role_that_may_not_produce_it_is_ignored_and_counted() {
     bus::publish(
         &mut conn,
         Partitions::default(),
+        "order",
         &[cancelled(&order, "legacy-1", None)],
         Replicated::default(),
     )

@@ -665,16 +665,20 @@ impl Drop for RedisServer {
     }
 }
 
-/// Every event in every partition of the system's stream at `url` (as
-/// JSON envelopes), partition by partition.
+/// Every event in every stream of the system at `url` (as JSON envelopes),
+/// stream by stream.
 pub async fn stream_events(url: &str) -> Vec<Value> {
     let mut conn = kukka_storage::redis_conn::connect(url, Duration::from_secs(5))
         .await
         .expect("redis");
     let mut out = Vec::new();
-    for p in kukka_storage::bus::Partitions::default().all() {
+    let partitions = kukka_storage::bus::Partitions::default();
+    for stream in partitions
+        .all()
+        .flat_map(kukka_storage::bus::Partition::all_streams)
+    {
         let entries: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(p.stream())
+            .arg(&stream)
             .arg("-")
             .arg("+")
             .query_async(&mut conn)

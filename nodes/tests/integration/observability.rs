@@ -299,7 +299,7 @@ async fn the_consumer_lag_is_summed_over_the_partitions_at_scrape_time() {
     // A group created at the start of two partitions, then 3 + 2 entries
     // it has not been handed.
     for (p, n) in [(0, 3), (1, 2)] {
-        let stream = Partition(p).stream();
+        let stream = Partition(p).stream("order");
         let _: () = redis::cmd("XGROUP")
             .arg("CREATE")
             .arg(&stream)
@@ -339,7 +339,7 @@ async fn the_consumer_lag_is_summed_over_the_partitions_at_scrape_time() {
         .arg("COUNT")
         .arg(2)
         .arg("STREAMS")
-        .arg(Partition(0).stream())
+        .arg(Partition(0).stream("order"))
         .arg(">")
         .query_async(&mut conn)
         .await

@@ -291,20 +291,28 @@ async fn a_roles_credentials_cannot_do_what_the_role_must_not() {
     let partitions = Partitions::default();
     let view = view_key(partitions, "0-1");
     let delivery = delivery_key(partitions, "0-1");
-    let events = partitions.of("0-1").stream();
-    let events = events.as_str();
+    // The streams of order 0-1's partition: each producer's, and the
+    // legacy one.
+    let part = partitions.of("0-1");
+    let [order_events, payment_events, delivery_events] =
+        [Role::Order, Role::Payment, Role::Delivery].map(|r| r.stream(part));
+    let legacy = part.legacy_stream();
+    let (events, legacy) = (order_events.as_str(), legacy.as_str());
     let other_partition = partitions
         .all()
-        .map(|p| p.stream())
+        .map(|p| Role::Order.stream(p))
         .find(|s| s != events)
         .expect("more than one partition");
+    let streams = [events, &payment_events, &delivery_events, legacy];
     // Something to read, and the groups the roles use.
     allowed(&admin, &["HSET", &view, "orderId", "0-1"]).await;
     allowed(&admin, &["HSET", &delivery, "orderId", "0-1"]).await;
-    allowed(&admin, &["XADD", events, "*", "type", "x"]).await;
     allowed(&admin, &["XADD", DEAD_LETTER_STREAM, "*", "type", "x"]).await;
-    for group in ["delivery", "views", &order_group(0), &payment_group(0)] {
-        allowed(&admin, &["XGROUP", "CREATE", events, group, "0"]).await;
+    for stream in streams {
+        allowed(&admin, &["XADD", stream, "*", "type", "x"]).await;
+        for group in ["delivery", "views", &order_group(0), &payment_group(0)] {
+            allowed(&admin, &["XGROUP", "CREATE", stream, group, "0"]).await;
+        }
     }
     let idem = "kukka:idem:some-key";
     let customer = "kukka:customer:{c1}:orders";
@@ -329,11 +337,13 @@ async fn a_roles_credentials_cannot_do_what_the_role_must_not() {
     allowed(&edge, &["ZRANGEBYLEX", &customer_views, "-", "+"]).await;
     denied(&edge, &["ZADD", &customer_views, "0", "x"]).await;
     allowed(&edge, &["ZRANGEBYLEX", DELIVERY_INDEX, "-", "+"]).await;
-    allowed(&edge, &["XLEN", events]).await;
+    for stream in streams {
+        allowed(&edge, &["XLEN", stream]).await;
+        allowed(&edge, &["XINFO", "GROUPS", stream]).await;
+    }
     allowed(&edge, &["XLEN", &other_partition]).await;
     allowed(&edge, &["SET", PARTITIONS_KEY, "16", "NX"]).await;
     allowed(&edge, &["GET", PARTITIONS_KEY]).await;
-    allowed(&edge, &["XINFO", "GROUPS", events]).await;
     denied(&edge, &["HSET", &view, "orderStatus", "Forged"]).await;
     denied(&edge, &["HSET", &delivery, "status", "Delivered"]).await;
     denied(&edge, &["ZADD", VIEW_INDEX, "0", "x"]).await;
@@ -352,29 +362,51 @@ async fn a_roles_credentials_cannot_do_what_the_role_must_not() {
     denied(&edge, &["EVAL", "return 1", "0"]).await;
     denied(&edge, &["CONFIG", "GET", "requirepass"]).await;
 
-    // Order and payment: their events and their groups; no views, no
-    // deliveries, no trimming, no one else's keys.
-    for (role, own, other) in [
-        (Role::Order, order_group(0), payment_group(0)),
-        (Role::Payment, payment_group(0), order_group(0)),
+    // Order and payment: append to their own streams, read the streams
+    // they consume (and the legacy ones) in their groups; not the third
+    // role's events, no views, no deliveries, no trimming, no one else's
+    // keys.
+    let read = |group: &str, stream: &str| {
+        [
+            "XREADGROUP",
+            "GROUP",
+            group,
+            "c",
+            "COUNT",
+            "1",
+            "STREAMS",
+            stream,
+            ">",
+        ]
+        .map(str::to_string)
+    };
+    for (role, own, other, own_events, consumed, foreign) in [
+        (
+            Role::Order,
+            order_group(0),
+            payment_group(0),
+            events,
+            delivery_events.as_str(),
+            payment_events.as_str(),
+        ),
+        (
+            Role::Payment,
+            payment_group(0),
+            order_group(0),
+            payment_events.as_str(),
+            events,
+            delivery_events.as_str(),
+        ),
     ] {
         let url = redis.role(role);
-        allowed(&url, &["XADD", events, "*", "type", "x"]).await;
-        allowed(
-            &url,
-            &[
-                "XREADGROUP",
-                "GROUP",
-                &own,
-                "c",
-                "COUNT",
-                "1",
-                "STREAMS",
-                events,
-                ">",
-            ],
-        )
-        .await;
+        allowed(&url, &["XADD", own_events, "*", "type", "x"]).await;
+        for stream in [consumed, legacy] {
+            allowed(&url, &read(&own, stream).each_ref().map(String::as_str)).await;
+        }
+        denied(&url, &["XADD", foreign, "*", "type", "x"]).await;
+        denied(&url, &read(&own, foreign).each_ref().map(String::as_str)).await;
+        denied(&url, &read(&own, own_events).each_ref().map(String::as_str)).await;
+        denied(&url, &["XRANGE", own_events, "-", "+"]).await;
         allowed(&url, &["XADD", DEAD_LETTER_STREAM, "*", "type", "x"]).await;
         allowed(&url, &["HSET", &consumers_key(&own), "c", "1"]).await;
         denied(&url, &["HSET", &consumers_key(&other), "c", "1"]).await;
@@ -383,9 +415,9 @@ async fn a_roles_credentials_cannot_do_what_the_role_must_not() {
         denied(&url, &["HSET", &view, "paymentStatus", "Forged"]).await;
         denied(&url, &["HSET", &delivery, "status", "Delivered"]).await;
         denied(&url, &["XRANGE", DEAD_LETTER_STREAM, "-", "+"]).await;
-        denied(&url, &["XTRIM", events, "MAXLEN", "0"]).await;
-        denied(&url, &["XGROUP", "DESTROY", events, &other]).await;
-        denied(&url, &["DEL", events]).await;
+        denied(&url, &["XTRIM", consumed, "MAXLEN", "0"]).await;
+        denied(&url, &["XGROUP", "DESTROY", consumed, &other]).await;
+        denied(&url, &["DEL", own_events]).await;
         denied(&url, &["SET", idem, "x"]).await;
         denied(&url, &["EVAL", "return 1", "0"]).await;
         denied(&url, &["FLUSHALL"]).await;
@@ -404,11 +436,22 @@ async fn a_roles_credentials_cannot_do_what_the_role_must_not() {
         &["HSET", &delivery, "status", "DeliveryRequested"],
     )
     .await;
-    allowed(&delivery_user, &["XADD", events, "*", "type", "x"]).await;
+    allowed(
+        &delivery_user,
+        &["XADD", &delivery_events, "*", "type", "x"],
+    )
+    .await;
     allowed(&delivery_user, &["ZADD", &customer_views, "0", "x"]).await;
     allowed(&delivery_user, &["XTRIM", DEAD_LETTER_STREAM, "MINID", "0"]).await;
-    allowed(&delivery_user, &["XTRIM", events, "MINID", "0"]).await;
-    allowed(&delivery_user, &["XINFO", "GROUPS", events]).await;
+    for stream in streams {
+        allowed(&delivery_user, &["XTRIM", stream, "MINID", "0"]).await;
+        allowed(&delivery_user, &["XINFO", "GROUPS", stream]).await;
+        allowed(
+            &delivery_user,
+            &read("views", stream).each_ref().map(String::as_str),
+        )
+        .await;
+    }
     allowed(&delivery_user, &["HSET", &consumers_key("views"), "c", "1"]).await;
     allowed(
         &delivery_user,

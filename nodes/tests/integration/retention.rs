@@ -20,7 +20,7 @@ use kukka_actors::{
     },
 };
 use kukka_storage::{
-    bus::{self, Acks, Partitions, Replicated},
+    bus::{self, Acks, Partition, Partitions, Replicated},
     redis_conn::{self, RedisConn},
 };
 use ractor::Actor;
@@ -28,13 +28,14 @@ use serde_json::Value;
 
 use super::harness::{eventually, order_body, RedisServer, TestApp, OWNER};
 
-/// Entries in all partitions now, and entries ever appended to them.
+/// Entries in all streams of all partitions now, and entries ever appended
+/// to them.
 async fn stream_counts(conn: &mut RedisConn, partitions: Partitions) -> (u64, u64) {
     let (mut length, mut added) = (0, 0);
-    for p in partitions.all() {
+    for stream in partitions.all().flat_map(Partition::all_streams) {
         let info: redis::Value = match redis::cmd("XINFO")
             .arg("STREAM")
-            .arg(p.stream())
+            .arg(&stream)
             .query_async(conn)
             .await
         {
@@ -65,20 +66,35 @@ async fn stream_length(conn: &mut RedisConn, partitions: Partitions) -> u64 {
     stream_counts(conn, partitions).await.0
 }
 
-/// Whether every consumer group of every partition has read and
-/// acknowledged everything.
+/// The consumer groups that read each producer's streams (one order and
+/// one payment shard).
+const READERS: [(&str, &[&str]); 3] = [
+    ("order", &["delivery", "payment-0", "views"]),
+    ("payment", &["delivery", "views"]),
+    ("delivery", &["order-0", "views"]),
+];
+
+/// Whether every consumer group of every stream has read and acknowledged
+/// everything.
 async fn caught_up(conn: &mut RedisConn, partitions: Partitions) -> bool {
-    for p in partitions.all() {
+    let streams = partitions.all().flat_map(|p| {
+        READERS
+            .iter()
+            .map(move |(producer, groups)| (p.stream(producer), *groups))
+    });
+    for (stream, readers) in streams {
         let info: redis::streams::StreamInfoGroupsReply = match redis::cmd("XINFO")
             .arg("GROUPS")
-            .arg(p.stream())
+            .arg(&stream)
             .query_async(conn)
             .await
         {
             Ok(i) => i,
             Err(_) => return false,
         };
-        if info.groups.len() < 4 {
+        let mut names: Vec<&str> = info.groups.iter().map(|g| g.name.as_str()).collect();
+        names.sort_unstable();
+        if names != readers {
             return false;
         }
         if info
@@ -233,7 +249,7 @@ impl EventHandler for Recording {
 async fn a_consumer_killed_before_a_trim_applies_everything_when_it_comes_back() {
     let redis = RedisServer::start().await;
     let partitions = Partitions::new(4).expect("partitions");
-    let streams: Vec<String> = partitions.all().map(|p| p.stream()).collect();
+    let streams: Vec<String> = partitions.all().map(|p| p.stream("order")).collect();
     let mut conn = redis_conn::connect(&redis.url, Duration::from_secs(2))
         .await
         .expect("connect");
@@ -247,9 +263,15 @@ async fn a_consumer_killed_before_a_trim_applies_everything_when_it_comes_back()
         (events, ids)
     };
     let (first, mut all_ids) = publish(0, 40);
-    bus::publish(&mut conn, partitions, &first, Replicated::default())
-        .await
-        .expect("publish");
+    bus::publish(
+        &mut conn,
+        partitions,
+        "order",
+        &first,
+        Replicated::default(),
+    )
+    .await
+    .expect("publish");
     for s in &streams {
         bus::ensure_group(&mut conn, s, "done")
             .await
@@ -293,9 +315,15 @@ async fn a_consumer_killed_before_a_trim_applies_everything_when_it_comes_back()
     }
     // More events arrive that the ghost never read.
     let (second, more) = publish(100, 10);
-    bus::publish(&mut conn, partitions, &second, Replicated::default())
-        .await
-        .expect("publish");
+    bus::publish(
+        &mut conn,
+        partitions,
+        "order",
+        &second,
+        Replicated::default(),
+    )
+    .await
+    .expect("publish");
     all_ids.extend(more);
     // Another group has read and acknowledged everything.
     let done = bus::read_group(

@@ -34,6 +34,9 @@ pub struct LaneArgs<H> {
     pub consumer: String,
     /// The partition streams this lane reads.
     pub streams: Vec<String>,
+    /// Streams it reads only while they exist (the partitions' legacy
+    /// streams): looked up whenever the lane (re)connects, never created.
+    pub legacy: Vec<String>,
     /// Batch size, blocking, reclaiming and retries.
     pub config: ConsumerConfig,
 }
@@ -62,6 +65,9 @@ impl<H> Default for Lane<H> {
 pub struct LaneState<H> {
     args: LaneArgs<H>,
     conn: Option<RedisConn>,
+    /// What it reads: its streams, and the legacy ones that existed when
+    /// it connected.
+    reading: Vec<String>,
     own_pending: bool,
     last_claim: Instant,
     retrying: bool,
@@ -88,6 +94,7 @@ impl<H: EventHandler> Actor for Lane<H> {
     ) -> Result<Self::State, ActorProcessingErr> {
         let _ = myself.cast(LaneMsg::Poll);
         Ok(LaneState {
+            reading: args.streams.clone(),
             args,
             conn: None,
             own_pending: true,
@@ -151,7 +158,7 @@ async fn read<H>(
     if state.own_pending {
         let e = bus::read_group(
             conn,
-            &args.streams,
+            &state.reading,
             &args.group,
             &args.consumer,
             "0",
@@ -173,7 +180,7 @@ async fn read<H>(
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        let (due, waiting) = due_retries(conn, args).await?;
+        let (due, waiting) = due_retries(conn, args, &state.reading).await?;
         state.retrying = waiting;
         return Ok(due);
     }
@@ -185,7 +192,7 @@ async fn read<H>(
                 .map_err(|e| e.to_string())?;
         }
         let mut claimed = Vec::new();
-        for stream in &args.streams {
+        for stream in &state.reading {
             let idle = c.claim_idle.as_millis() as u64;
             claimed.extend(
                 bus::autoclaim(conn, stream, &args.group, &args.consumer, idle, c.batch)
@@ -206,7 +213,7 @@ async fn read<H>(
     };
     bus::read_group(
         conn,
-        &args.streams,
+        &state.reading,
         &args.group,
         &args.consumer,
         ">",
@@ -218,16 +225,18 @@ async fn read<H>(
     .map_err(|e| e.to_string())
 }
 
-/// This lane's failed entries whose wait is over ([`super::RetryPolicy`]),
-/// delivered to it again; and whether any failed entry is still pending.
+/// This lane's failed entries in `streams` whose wait is over
+/// ([`super::RetryPolicy`]), delivered to it again; and whether any failed
+/// entry is still pending.
 async fn due_retries<H>(
     conn: &mut RedisConn,
     args: &LaneArgs<H>,
+    streams: &[String],
 ) -> Result<(Vec<bus::Delivered>, bool), String> {
     let policy = args.config.retry;
     let mut due = Vec::new();
     let mut pending_left = false;
-    for stream in &args.streams {
+    for stream in streams {
         let pending = bus::pending_of(conn, stream, &args.group, &args.consumer, args.config.batch)
             .await
             .map_err(|e| e.to_string())?;
@@ -264,11 +273,22 @@ async fn poll<H: EventHandler>(state: &mut LaneState<H>) -> Result<bool, String>
         let mut conn = redis_conn::connect(&state.args.redis_url, timeout)
             .await
             .map_err(|e| e.to_string())?;
-        for stream in &state.args.streams {
-            bus::ensure_group(&mut conn, stream, &state.args.group)
+        let (args, group) = (&state.args, &state.args.group);
+        let mut reading = args.streams.clone();
+        for stream in &args.streams {
+            bus::ensure_group(&mut conn, stream, group)
                 .await
                 .map_err(|e| e.to_string())?;
         }
+        for stream in &args.legacy {
+            if bus::join_group_if_exists(&mut conn, stream, group)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                reading.push(stream.clone());
+            }
+        }
+        state.reading = reading;
         state.conn = Some(conn);
     }
     let Some(mut conn) = state.conn.clone() else {

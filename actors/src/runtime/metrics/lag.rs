@@ -93,20 +93,23 @@ pub async fn refresh(within: Duration) {
     .await;
 }
 
-/// The summed lag of each of `source`'s groups whose lag Redis knows on
-/// every partition; `None` if a partition could not be read.
+/// The summed lag of each of `source`'s groups over the streams it reads,
+/// where Redis knows it on every one; `None` if a stream could not be read.
 async fn read(mut conn: RedisConn, source: &Source) -> Option<BTreeMap<String, u64>> {
     let mut sums: BTreeMap<String, Option<u64>> =
         source.groups.iter().map(|g| (g.clone(), Some(0))).collect();
-    for p in (0..source.partitions).map(kukka_storage::bus::Partition) {
+    let streams = (0..source.partitions)
+        .map(kukka_storage::bus::Partition)
+        .flat_map(kukka_storage::bus::Partition::all_streams);
+    for stream in streams {
         let reply: Result<StreamInfoGroupsReply, redis::RedisError> = redis::cmd("XINFO")
             .arg("GROUPS")
-            .arg(p.stream())
+            .arg(&stream)
             .query_async(&mut conn)
             .await;
         let info = match reply {
             Ok(info) => info,
-            // A partition nothing was written to, and no group created on,
+            // A stream nothing was written to, and no group created on,
             // yet: nothing is waiting there.
             Err(e) if e.to_string().contains("no such key") => continue,
             Err(e) => {
