@@ -465,6 +465,16 @@ pub struct UpArgs {
     /// (`KUKKA_QUIET=1`, `true`, `yes` or `on`).
     #[arg(long, env = "KUKKA_QUIET", value_parser = clap::builder::BoolishValueParser::new())]
     pub quiet: bool,
+    /// How much lower the write side (edges, order and payment nodes) runs
+    /// than the read side (delivery nodes, which project the views) and
+    /// Redis, as a nice increment (0-19; 0: all alike). All nodes share
+    /// this machine's cores; when a load saturates them, this keeps the
+    /// views fresh at the cost of intake (measured in `benches/README.md`,
+    /// fourth sitting: at 10 the lag p99 stays near 100 ms where it would
+    /// grow, and the most orders per second drop by about a third).
+    #[arg(long, env = "KUKKA_UP_WRITE_SIDE_NICE", default_value_t = 0,
+          value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub write_side_nice: i32,
 }
 
 /// Flags of `kukka status`.
@@ -482,6 +492,9 @@ pub struct UpChildArgs {
     /// Pid of the `kukka up` starting this child.
     #[arg(long)]
     pub parent: u32,
+    /// Lower the program's CPU priority by this much (a nice increment).
+    #[arg(long, default_value_t = 0)]
+    pub nice: i32,
     /// The program to run and its arguments, after `--`.
     #[arg(last = true, required = true)]
     pub command: Vec<std::ffi::OsString>,

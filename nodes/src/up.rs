@@ -171,7 +171,12 @@ pub async fn run(args: UpArgs) -> anyhow::Result<u8> {
             node.run_info(),
             launcher.clone(),
         )
-        .with_readiness(node.admin_addr(), plan::expected_sessions(node, &plans));
+        .with_readiness(node.admin_addr(), plan::expected_sessions(node, &plans))
+        .with_niceness(if node.role == "delivery" {
+            0
+        } else {
+            args.write_side_nice
+        });
         // Its ports were held so nobody took them; let it bind them now.
         for port in node.ports() {
             ports.release(port);

@@ -19,7 +19,9 @@
 //! program in place (`CommandExt::exec`, safe), keeping its pid, process
 //! group, environment and output pipes. The death signal survives `exec`
 //! (only set-user-id programs clear it), so Redis and the nodes carry it.
-//! It costs one extra `exec` per child start, a few milliseconds.
+//! It costs one extra `exec` per child start, a few milliseconds. The same
+//! step lowers a child's CPU priority when `kukka up` asks (`--nice`, see
+//! `--write-side-nice`): a niceness survives `exec` too.
 //!
 //! The signal is SIGKILL. A killed `kukka up` is an accident (the operator's
 //! way to stop it is SIGTERM or Ctrl-C, which stops the children gracefully
@@ -35,7 +37,7 @@
 
 use std::{os::unix::process::CommandExt, path::Path};
 
-use rustix::process::{getppid, set_parent_process_death_signal, Signal};
+use rustix::process::{getppid, nice, set_parent_process_death_signal, Signal};
 
 use crate::cli::UpChildArgs;
 
@@ -45,12 +47,19 @@ pub const ORPHANED: u8 = 111;
 pub const CANNOT_EXEC: u8 = 127;
 
 /// The command line that runs `program args...` as a child of this process
-/// (`kukka up`) that dies with it.
-pub fn command(kukka: &Path, program: &Path, args: &[String]) -> std::process::Command {
+/// (`kukka up`) that dies with it, `niceness` lower in CPU priority.
+pub fn command(
+    kukka: &Path,
+    program: &Path,
+    args: &[String],
+    niceness: i32,
+) -> std::process::Command {
     let mut c = std::process::Command::new(kukka);
     c.arg("up-child")
         .arg("--parent")
         .arg(std::process::id().to_string())
+        .arg("--nice")
+        .arg(niceness.to_string())
         .arg("--")
         .arg(program)
         .args(args);
@@ -72,6 +81,16 @@ pub fn exec(args: UpChildArgs) -> u8 {
             args.parent
         );
         return ORPHANED;
+    }
+    if args.nice != 0 {
+        if let Err(e) = nice(args.nice) {
+            // Runs, at the same priority as the rest: slower views under
+            // load, nothing worse.
+            eprintln!(
+                "kukka up-child: cannot lower the priority by {}: {e}",
+                args.nice
+            );
+        }
     }
     let Some((program, rest)) = args.command.split_first() else {
         eprintln!("kukka up-child: no program given");

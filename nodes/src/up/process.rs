@@ -47,6 +47,7 @@ pub struct Managed {
     restarts: u32,
     restart_at: Option<Instant>,
     readiness: Option<(String, usize)>,
+    niceness: i32,
 }
 
 impl Managed {
@@ -77,6 +78,7 @@ impl Managed {
             restarts: 0,
             restart_at: None,
             readiness: None,
+            niceness: 0,
         }
     }
 
@@ -84,6 +86,12 @@ impl Managed {
     /// `/readyz?scope=cluster` plus `sessions` joined cluster sessions.
     pub fn with_readiness(mut self, admin_addr: String, sessions: usize) -> Self {
         self.readiness = Some((admin_addr, sessions));
+        self
+    }
+
+    /// Runs it `niceness` lower in CPU priority (a nice increment).
+    pub fn with_niceness(mut self, niceness: i32) -> Self {
+        self.niceness = niceness;
         self
     }
 
@@ -123,7 +131,12 @@ impl Managed {
         // somewhere for its output to go. If the start fails, the pipe's
         // write ends are dropped with the command and the pump ends.
         let (stdout, stderr) = self.launcher.output.connect(&self.name, self.index)?;
-        let mut command = super::child::command(&self.launcher.kukka, &self.program, &self.args);
+        let mut command = super::child::command(
+            &self.launcher.kukka,
+            &self.program,
+            &self.args,
+            self.niceness,
+        );
         command
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())

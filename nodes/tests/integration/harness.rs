@@ -720,3 +720,33 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// What a test's event handler applied: each event id, and how many times.
+#[derive(Default)]
+pub struct Applied(std::sync::Mutex<std::collections::HashMap<String, u32>>);
+
+impl Applied {
+    /// Counts one application of `event_id`.
+    pub fn record(
+        &self,
+        event_id: String,
+    ) -> Result<(), kukka_actors::runtime::consumer::HandlerError> {
+        let mut map = self
+            .0
+            .lock()
+            .map_err(|e| kukka_actors::runtime::consumer::HandlerError::Retry(e.to_string()))?;
+        *map.entry(event_id).or_default() += 1;
+        Ok(())
+    }
+
+    /// How many events were applied, and the most times one was.
+    pub fn totals(&self) -> (usize, u32) {
+        let map = self.0.lock().expect("lock");
+        (map.len(), map.values().copied().max().unwrap_or(0))
+    }
+
+    /// The ids of the events applied.
+    pub fn ids(&self) -> std::collections::BTreeSet<String> {
+        self.0.lock().expect("lock").keys().cloned().collect()
+    }
+}

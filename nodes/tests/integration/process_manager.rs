@@ -460,3 +460,32 @@ async fn children_die_with_a_killed_up_and_redis_keeps_its_private_password() {
         .expect("request");
     assert_eq!(r.status(), 200, "the customer token outlived the restart");
 }
+
+/// The nice value of process `pid` (`/proc/<pid>/stat`, field 19).
+fn niceness(pid: u32) -> i32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the command name (which may hold spaces) start at 3.
+    let after_name = stat.rsplit_once(')').expect("stat format").1;
+    after_name
+        .split_whitespace()
+        .nth(19 - 3)
+        .and_then(|n| n.parse().ok())
+        .expect("nice field")
+}
+
+#[tokio::test]
+async fn asked_to_the_write_side_runs_at_a_lower_priority_than_the_views_and_redis() {
+    let sys = System::start_with(&[("KUKKA_UP_WRITE_SIDE_NICE", "7")]).await;
+    let base = niceness(sys.up_pid());
+    // 7 lower, as far as the kernel's 19 allows.
+    let lowered = (base + 7).min(19);
+    for (child, expected) in [
+        ("redis", base),
+        ("delivery", base),
+        ("edge", lowered),
+        ("order", lowered),
+        ("payment", lowered),
+    ] {
+        assert_eq!(niceness(sys.pid_of(child)), expected, "{child}");
+    }
+}

@@ -3,11 +3,7 @@
 //! legacy stream (one stream for every producer, as systems before the
 //! split wrote) while that exists, without ever creating it again.
 
-use std::{
-    collections::HashMap,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{sync::Arc, time::Duration};
 
 use kukka_actors::{
     delivery::model::DeliveryStatus,
@@ -25,16 +21,14 @@ use kukka_storage::{
 };
 use ractor::Actor;
 
-use super::harness::{eventually, RedisServer};
+use super::harness::{eventually, Applied, RedisServer};
 
 const GROUP: &str = "orders-only";
 
 /// Applies the order role's events (as the payment group does), counting
 /// how often it applied each.
 #[derive(Default)]
-struct OrderEvents {
-    applied: Mutex<HashMap<String, u32>>,
-}
+struct OrderEvents(Applied);
 
 impl EventHandler for OrderEvents {
     fn wants(&self, kind: EventKind) -> bool {
@@ -42,21 +36,40 @@ impl EventHandler for OrderEvents {
     }
 
     async fn apply(&self, _conn: &mut RedisConn, event: Envelope) -> Result<(), HandlerError> {
-        *self
-            .applied
-            .lock()
-            .map_err(|e| HandlerError::Retry(e.to_string()))?
-            .entry(event.event_id)
-            .or_default() += 1;
-        Ok(())
+        self.0.record(event.event_id)
     }
 }
 
 impl OrderEvents {
     /// Events applied, and the most times one was.
     fn applied(&self) -> (usize, u32) {
-        let map = self.applied.lock().expect("lock");
-        (map.len(), map.values().copied().max().unwrap_or(0))
+        self.0.totals()
+    }
+
+    /// Publishes `n` more cancellations from order `from` and waits until
+    /// `total` events are applied; whether they were.
+    async fn publish_and_wait(
+        &self,
+        conn: &mut RedisConn,
+        from: u64,
+        n: u64,
+        total: usize,
+    ) -> bool {
+        let events = cancelled(from, n);
+        bus::publish(
+            conn,
+            Partitions::new(1).expect("one"),
+            "order",
+            &events,
+            Default::default(),
+        )
+        .await
+        .expect("publish");
+        eventually(Duration::from_secs(20), || async {
+            (self.applied().0 == total).then_some(())
+        })
+        .await
+        .is_some()
     }
 }
 
@@ -165,25 +178,11 @@ async fn a_group_reads_its_producers_streams_and_the_legacy_stream_until_it_is_d
         .query_async(&mut conn)
         .await
         .expect("del");
-    let later = cancelled(200, 5);
-    bus::publish(&mut conn, parts, "order", &later, Default::default())
-        .await
-        .expect("publish");
-    let the_rest = eventually(Duration::from_secs(20), || async {
-        (handler.applied().0 == 15).then_some(())
-    })
-    .await;
-    assert!(the_rest.is_some(), "applied {:?}", handler.applied());
+    let the_rest = handler.publish_and_wait(&mut conn, 200, 5, 15).await;
+    assert!(the_rest, "applied {:?}", handler.applied());
     // One more round after that, so a lane that re-created it would have.
-    let last = cancelled(300, 1);
-    bus::publish(&mut conn, parts, "order", &last, Default::default())
-        .await
-        .expect("publish");
-    let done = eventually(Duration::from_secs(20), || async {
-        (handler.applied().0 == 16).then_some(())
-    })
-    .await;
-    assert!(done.is_some(), "applied {:?}", handler.applied());
+    let done = handler.publish_and_wait(&mut conn, 300, 1, 16).await;
+    assert!(done, "applied {:?}", handler.applied());
     assert!(
         !exists(&mut conn, &legacy).await,
         "the legacy stream stays gone"

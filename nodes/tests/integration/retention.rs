@@ -5,7 +5,7 @@
 //! back.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::BTreeSet,
     sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
@@ -26,7 +26,7 @@ use kukka_storage::{
 use ractor::Actor;
 use serde_json::Value;
 
-use super::harness::{eventually, order_body, RedisServer, TestApp, OWNER};
+use super::harness::{eventually, order_body, Applied, RedisServer, TestApp, OWNER};
 
 /// Entries in all streams of all partitions now, and entries ever appended
 /// to them.
@@ -226,7 +226,7 @@ async fn with_a_short_retention_the_streams_hold_no_more_than_it_allows() {
 /// Records the event ids it applies.
 #[derive(Default)]
 struct Recording {
-    applied: Mutex<HashMap<String, u32>>,
+    applied: Applied,
 }
 
 impl EventHandler for Recording {
@@ -235,13 +235,7 @@ impl EventHandler for Recording {
     }
 
     async fn apply(&self, _conn: &mut RedisConn, event: Envelope) -> Result<(), HandlerError> {
-        *self
-            .applied
-            .lock()
-            .map_err(|e| HandlerError::Retry(e.to_string()))?
-            .entry(event.event_id)
-            .or_default() += 1;
-        Ok(())
+        self.applied.record(event.event_id)
     }
 }
 
@@ -376,11 +370,7 @@ async fn a_consumer_killed_before_a_trim_applies_everything_when_it_comes_back()
     let applied = eventually(Duration::from_secs(20), || {
         let handler = handler.clone();
         let expected = expected.clone();
-        async move {
-            let map = handler.applied.lock().ok()?;
-            let got: BTreeSet<String> = map.keys().cloned().collect();
-            (got == expected).then(|| map.values().copied().max().unwrap_or(0))
-        }
+        async move { (handler.applied.ids() == expected).then(|| handler.applied.totals().1) }
     })
     .await;
     assert_eq!(applied, Some(1), "every unacknowledged event applied once");
