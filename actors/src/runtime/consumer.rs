@@ -3,7 +3,8 @@
 //!
 //! [`StreamConsumer`] is one member of a consumer group (one per node and
 //! group). It announces itself in the group's membership hash every
-//! `heartbeat`, and the live members divide the partitions between them
+//! `heartbeat` (on a timer of its own, so a long rebalance never makes it
+//! look gone), and the live members divide the partitions between them
 //! ([`membership`]): each partition is read by one member at a time, a
 //! member that joins takes its share, and the partitions of a member that
 //! stops (or whose heartbeat lapses) pass to the others within seconds, with
@@ -62,7 +63,7 @@ use kukka_storage::{
     bus::{self, Partition, Partitions},
     redis_conn::{self, RedisConn},
 };
-use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor::{Actor, ActorProcessingErr, ActorRef, ActorStatus, SupervisionEvent};
 use ractor_cluster::RactorMessage;
 use tracing::Instrument;
 
@@ -215,6 +216,44 @@ pub struct ConsumerState<H> {
     /// The producers the handler reads.
     producers: Vec<Role>,
     lanes: BTreeMap<Vec<Partition>, ActorRef<lane::LaneMsg>>,
+    /// Renews the membership on its own timer ([`keep_alive`]).
+    keep_alive: tokio::task::JoinHandle<()>,
+}
+
+/// Renews `membership` every `every` for as long as `member` runs, apart
+/// from the member's own heartbeat: a rebalance waits for the lanes it
+/// stops (each ends its blocking read and batch first), and a member whose
+/// membership lapsed meanwhile would look gone to the others, who would
+/// take its partitions and apply its pending entries a second time.
+fn keep_alive(
+    member: ActorRef<ConsumerMsg>,
+    membership: Membership,
+    redis_url: String,
+    every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut conn = None;
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if !matches!(
+                member.get_status(),
+                ActorStatus::Starting | ActorStatus::Running | ActorStatus::Upgrading
+            ) {
+                return; // stopped, or killed (no post_stop then)
+            }
+            if conn.is_none() {
+                conn = redis_conn::connect(&redis_url, every.max(Duration::from_secs(1)))
+                    .await
+                    .ok();
+            }
+            if let Some(c) = conn.as_mut() {
+                if membership.renew(c).await.is_err() {
+                    conn = None; // the actor's heartbeat logs Redis trouble
+                }
+            }
+        }
+    })
 }
 
 impl<H: EventHandler> ConsumerState<H> {
@@ -346,8 +385,11 @@ impl<H: EventHandler> Actor for StreamConsumer<H> {
     ) -> Result<Self::State, ActorProcessingErr> {
         let _ = myself.cast(ConsumerMsg::Heartbeat);
         super::metrics::consumer_started(&args.redis_url, &args.group, args.partitions);
+        let membership = Membership::new(&args.group, &args.consumer, args.config.member_ttl);
+        let beat = args.config.heartbeat;
         Ok(ConsumerState {
-            membership: Membership::new(&args.group, &args.consumer, args.config.member_ttl),
+            keep_alive: keep_alive(myself, membership.clone(), args.redis_url.clone(), beat),
+            membership,
             producers: args.handler.producers(),
             args,
             conn: None,
@@ -362,6 +404,7 @@ impl<H: EventHandler> Actor for StreamConsumer<H> {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         // Others take this member's partitions at once, not after its TTL.
+        state.keep_alive.abort();
         if let Some(conn) = state.conn.as_mut() {
             let _ = state.membership.leave(conn).await;
         }

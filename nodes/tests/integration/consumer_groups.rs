@@ -1,7 +1,8 @@
 //! Stream consumers against a real Redis: a slow handler is not applied
 //! twice, a dead consumer's entries are reclaimed, an event that keeps
-//! failing is dead-lettered after its retries, and poison (undecodable,
-//! unknown or invalid events) is dead-lettered at once.
+//! failing is dead-lettered after its retries, poison (undecodable,
+//! unknown or invalid events) is dead-lettered at once, members divide the
+//! partitions, and a member busy rebalancing stays a member.
 
 use std::{sync::Arc, time::Duration};
 
@@ -392,4 +393,44 @@ async fn members_divide_the_partitions_and_take_over_from_one_that_died() {
         died.elapsed()
     );
     a.stop(None);
+}
+
+#[tokio::test]
+async fn a_member_busy_rebalancing_past_its_ttl_keeps_its_entries() {
+    let redis = RedisServer::start().await;
+    let parts = Partitions::new(2).expect("two");
+    publish_over(&redis.url, parts, 0, 20).await;
+    // a reads all 20 in one batch and takes 6 s to apply it; b joins
+    // meanwhile, so a's rebalance waits that long for its lane to stop,
+    // six times the membership TTL.
+    let slow = || {
+        Arc::new(Counting {
+            delay: Duration::from_millis(300),
+            ..Counting::default()
+        })
+    };
+    let config = ConsumerConfig {
+        heartbeat: Duration::from_millis(100),
+        member_ttl: Duration::from_millis(1000),
+        block: Duration::from_millis(200),
+        ..ConsumerConfig::default()
+    };
+    let (ha, hb) = (slow(), slow());
+    let a = spawn_over(ha.clone(), &redis.url, "a", parts, config).await;
+    let started = eventually(Duration::from_secs(10), || async {
+        (total(&ha).0 > 0).then_some(())
+    })
+    .await;
+    assert!(started.is_some(), "a applies");
+    let b = spawn_over(hb.clone(), &redis.url, "b", parts, config).await;
+    let all = eventually(Duration::from_secs(30), || async {
+        (ha.applied.ids().union(&hb.applied.ids()).count() == 20).then_some(())
+    })
+    .await;
+    assert!(all.is_some(), "a {:?} b {:?}", total(&ha), total(&hb));
+    // a stayed a member throughout: nobody took its pending entries over.
+    let twice = ha.applied.ids().intersection(&hb.applied.ids()).count();
+    assert_eq!(twice, 0, "events applied by both members");
+    a.stop(None);
+    b.stop(None);
 }
