@@ -213,8 +213,6 @@ pub struct ConsumerState<H> {
     conn: Option<RedisConn>,
     membership: Membership,
     owned: BTreeSet<Partition>,
-    /// The producers the handler reads.
-    producers: Vec<Role>,
     lanes: BTreeMap<Vec<Partition>, ActorRef<lane::LaneMsg>>,
     /// Renews the membership on its own timer ([`keep_alive`]).
     keep_alive: tokio::task::JoinHandle<()>,
@@ -283,7 +281,7 @@ impl<H: EventHandler> ConsumerState<H> {
             consumer: a.consumer.clone(),
             streams: partitions
                 .iter()
-                .flat_map(|p| self.producers.iter().map(|r| r.stream(*p)))
+                .flat_map(|p| a.handler.producers().into_iter().map(|r| r.stream(*p)))
                 .collect(),
             legacy: partitions.iter().map(|p| p.legacy_stream()).collect(),
             config: a.config,
@@ -322,22 +320,10 @@ impl<H: EventHandler> ConsumerState<H> {
         }
         let gained: Vec<Partition> = owned.difference(&self.owned).copied().collect();
         let (group, consumer) = (&self.args.group, &self.args.consumer);
+        let producers = self.args.handler.producers();
         for p in &gained {
-            let mut streams = Vec::new();
-            for stream in self.producers.iter().map(|r| r.stream(*p)) {
-                bus::ensure_group(conn, &stream, group)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                streams.push(stream);
-            }
-            let legacy = p.legacy_stream();
-            if bus::join_group_if_exists(conn, &legacy, group)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                streams.push(legacy);
-            }
-            for stream in streams {
+            let own: Vec<String> = producers.iter().map(|r| r.stream(*p)).collect();
+            for stream in lane::join(conn, group, &own, &[p.legacy_stream()]).await? {
                 let moved = bus::claim_from_dead(conn, &stream, group, consumer, &live)
                     .await
                     .map_err(|e| e.to_string())?;
@@ -390,7 +376,6 @@ impl<H: EventHandler> Actor for StreamConsumer<H> {
         Ok(ConsumerState {
             keep_alive: keep_alive(myself, membership.clone(), args.redis_url.clone(), beat),
             membership,
-            producers: args.handler.producers(),
             args,
             conn: None,
             owned: BTreeSet::new(),

@@ -266,6 +266,32 @@ fn refuse(group: &str, entry: &str, env: &Envelope, refused: &Refused) {
     metrics::event_refused(group, env.body.kind().as_str(), producer, reason);
 }
 
+/// Makes `group` exist on `streams` (creating them if need be) and on those
+/// of `legacy` that exist (never creating one); the streams to read: all of
+/// `streams`, then the legacy ones found.
+pub(super) async fn join(
+    conn: &mut RedisConn,
+    group: &str,
+    streams: &[String],
+    legacy: &[String],
+) -> Result<Vec<String>, String> {
+    let mut reading = streams.to_vec();
+    for stream in streams {
+        bus::ensure_group(conn, stream, group)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    for stream in legacy {
+        if bus::join_group_if_exists(conn, stream, group)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            reading.push(stream.clone());
+        }
+    }
+    Ok(reading)
+}
+
 /// One round; `Ok(false)` asks for a short pause (a handler failed).
 async fn poll<H: EventHandler>(state: &mut LaneState<H>) -> Result<bool, String> {
     if state.conn.is_none() {
@@ -273,22 +299,8 @@ async fn poll<H: EventHandler>(state: &mut LaneState<H>) -> Result<bool, String>
         let mut conn = redis_conn::connect(&state.args.redis_url, timeout)
             .await
             .map_err(|e| e.to_string())?;
-        let (args, group) = (&state.args, &state.args.group);
-        let mut reading = args.streams.clone();
-        for stream in &args.streams {
-            bus::ensure_group(&mut conn, stream, group)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
-        for stream in &args.legacy {
-            if bus::join_group_if_exists(&mut conn, stream, group)
-                .await
-                .map_err(|e| e.to_string())?
-            {
-                reading.push(stream.clone());
-            }
-        }
-        state.reading = reading;
+        let args = &state.args;
+        state.reading = join(&mut conn, &args.group, &args.streams, &args.legacy).await?;
         state.conn = Some(conn);
     }
     let Some(mut conn) = state.conn.clone() else {
