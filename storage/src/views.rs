@@ -20,6 +20,11 @@
 //!   appends the matching event to the stream, all in one step, so a
 //!   delivery's state and its event can never disagree.
 //!
+//! A script reads what it needs with one `HMGET` (or `HGET`) and writes a
+//! record with one `HSET`. Redis propagates a script by its effects, so the
+//! AOF gets one command per merge (one `HSET` and one `XADD` per
+//! transition) rather than a `MULTI` block of one write per field.
+//!
 //! Each script touches keys of one hash slot (the record, and for a
 //! transition the stream of the record's partition: callers give both the
 //! same hash tag), so they run on a Redis Cluster. Index entries are added
@@ -34,26 +39,36 @@ use redis::Script;
 use crate::{outbox::StreamEvent, page::Page, redis_conn::RedisConn, StorageError};
 
 const MERGE_LUA: &str = r#"
+local names = {}
+for i = 1, #ARGV, 4 do
+  if tonumber(ARGV[i + 2]) == 0 then names[#names + 1] = ARGV[i]
+  else names[#names + 1] = '_r_' .. ARGV[i] end
+end
+names[#names + 1] = 'updatedAt'
+local got = redis.call('HMGET', KEYS[1], unpack(names))
+local seen = {}
+for j = 1, #names do if got[j] then seen[names[j]] = got[j] end end
+local out, written = {}, {}
+local function put(f, v)
+  if not written[f] then written[f] = #out + 1; out[#out + 1] = f; out[#out + 1] = v
+  else out[written[f] + 1] = v end
+  seen[f] = v
+end
 local newest = nil
 for i = 1, #ARGV, 4 do
   local f, v, r, at = ARGV[i], ARGV[i + 1], tonumber(ARGV[i + 2]), ARGV[i + 3]
   local changed = false
   if r == 0 then
-    changed = redis.call('HSETNX', KEYS[1], f, v) == 1
-  else
-    local cur = tonumber(redis.call('HGET', KEYS[1], '_r_' .. f) or '0')
-    if r > cur then
-      redis.call('HSET', KEYS[1], f, v, '_r_' .. f, r)
-      changed = true
-    end
+    if not seen[f] then put(f, v); changed = true end
+  elseif r > tonumber(seen['_r_' .. f] or '0') then
+    put(f, v); put('_r_' .. f, ARGV[i + 2]); changed = true
   end
   if changed and ((not newest) or at > newest) then newest = at end
 end
-if newest then
-  local u = redis.call('HGET', KEYS[1], 'updatedAt')
-  if (not u) or u < newest then redis.call('HSET', KEYS[1], 'updatedAt', newest) end
-end
-if newest then return 1 else return 0 end
+if not newest then return 0 end
+if (not seen['updatedAt']) or seen['updatedAt'] < newest then put('updatedAt', newest) end
+redis.call('HSET', KEYS[1], unpack(out))
+return 1
 "#;
 
 const TRANSITION_LUA: &str = r#"
@@ -66,8 +81,9 @@ else
   if cur == ARGV[1] then return {2, cur} end
   if not string.find(',' .. ARGV[2] .. ',', ',' .. cur .. ',', 1, true) then return {0, cur} end
 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'updatedAt', ARGV[3])
-for i = 7, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local fields = {'status', ARGV[1], 'updatedAt', ARGV[3]}
+for i = 7, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('XADD', KEYS[2], '*', 'id', ARGV[4], 'type', ARGV[5], 'data', ARGV[6])
 return {1, ARGV[1]}
 "#;
