@@ -274,6 +274,7 @@ impl<H: EventHandler> ConsumerState<H> {
         partitions: Vec<Partition>,
     ) -> Result<(), ActorProcessingErr> {
         let a = &self.args;
+        let producers = a.handler.producers();
         let lane = LaneArgs {
             handler: a.handler.clone(),
             redis_url: a.redis_url.clone(),
@@ -281,7 +282,7 @@ impl<H: EventHandler> ConsumerState<H> {
             consumer: a.consumer.clone(),
             streams: partitions
                 .iter()
-                .flat_map(|p| a.handler.producers().into_iter().map(|r| r.stream(*p)))
+                .flat_map(|p| producers.iter().map(|r| r.stream(*p)))
                 .collect(),
             legacy: partitions.iter().map(|p| p.legacy_stream()).collect(),
             config: a.config,
@@ -292,7 +293,7 @@ impl<H: EventHandler> ConsumerState<H> {
         Ok(())
     }
 
-    /// Renews membership; when the partitions this member owns change,
+    /// Reads the live members; when the partitions this member owns change,
     /// takes over what dead members left and restarts its lanes.
     async fn rebalance(&mut self, myself: &ActorRef<ConsumerMsg>) -> Result<(), String> {
         if self.conn.is_none() {
@@ -305,9 +306,10 @@ impl<H: EventHandler> ConsumerState<H> {
         let Some(conn) = self.conn.as_mut() else {
             return Ok(());
         };
+        // The keep-alive timer renews this member; here the list is read.
         let live = self
             .membership
-            .renew(conn)
+            .live(conn)
             .await
             .map_err(|e| e.to_string())?;
         let owned: BTreeSet<Partition> =

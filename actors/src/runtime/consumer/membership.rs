@@ -53,19 +53,40 @@ impl Membership {
     /// Renews this member and answers the live members, sorted (this one
     /// included). Members long gone are removed from the hash.
     pub async fn renew(&self, conn: &mut RedisConn) -> Result<Vec<String>, StorageError> {
+        self.members(conn, true).await
+    }
+
+    /// The live members, sorted, as [`Self::renew`] answers them, renewing
+    /// this member only if it is not among them (its first heartbeat, or
+    /// one its own timer missed); otherwise the timer that renews it
+    /// (`super::keep_alive`) has already written it.
+    pub async fn live(&self, conn: &mut RedisConn) -> Result<Vec<String>, StorageError> {
+        let live = self.members(conn, false).await?;
+        if live.contains(&self.me) {
+            Ok(live)
+        } else {
+            self.renew(conn).await
+        }
+    }
+
+    async fn members(
+        &self,
+        conn: &mut RedisConn,
+        renew: bool,
+    ) -> Result<Vec<String>, StorageError> {
         let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(conn).await?;
         let now = secs * 1000 + micros / 1000;
         let ttl = self.ttl.as_millis() as u64;
-        let (members,): (Vec<(String, u64)>,) = redis::pipe()
-            .cmd("HSET")
-            .arg(&self.key)
-            .arg(&self.me)
-            .arg(now + ttl)
-            .ignore()
-            .cmd("HGETALL")
-            .arg(&self.key)
-            .query_async(conn)
-            .await?;
+        let mut pipe = redis::pipe();
+        if renew {
+            pipe.cmd("HSET")
+                .arg(&self.key)
+                .arg(&self.me)
+                .arg(now + ttl)
+                .ignore();
+        }
+        let (members,): (Vec<(String, u64)>,) =
+            pipe.cmd("HGETALL").arg(&self.key).query_async(conn).await?;
         let forgotten: Vec<&str> = members
             .iter()
             .filter(|(_, until)| until.saturating_add(10 * ttl) < now)
