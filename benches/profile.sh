@@ -6,6 +6,12 @@
 #       over a 10 s window of a 32-connection place-orders load, from
 #       /proc/<pid>/stat (all threads, sled's IO threads included; for Redis
 #       also its reaped children: AOF rewrites).
+#   benches/profile.sh switches plain|outbox|cluster
+#       Per order, for every process but the bench over the same 10 s
+#       window: context switches, futex calls (wake-ups between threads),
+#       sync writes (fdatasync, sync_file_range), writes (write, writev:
+#       sockets, log lines, the AOF) and socket reads, counted by
+#       `perf stat` (Debian's linux-perf) from kernel tracepoints.
 #   benches/profile.sh syscalls plain|outbox [N]
 #       Synchronous log writes (pwrite + sync_file_range), fsyncs and futex
 #       calls per order of kukka-baseline for N orders (default 20000),
@@ -13,12 +19,13 @@
 #       Throughput under strace is not meaningful; the counts are.
 #
 # Needs the release binaries (BIN, default $CARGO_TARGET_DIR/release),
-# redis-server, redis-cli, curl, jq; `syscalls` needs strace.
+# redis-server, redis-cli, curl, jq; `syscalls` needs strace, `switches`
+# perf.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release}
-MODE=${1:?usage: profile.sh cpu|syscalls KIND}
-KIND=${2:?usage: profile.sh cpu|syscalls KIND}
+MODE=${1:?usage: profile.sh cpu|switches|syscalls KIND}
+KIND=${2:?usage: profile.sh cpu|switches|syscalls KIND}
 N=${3:-20000}
 
 DIR=$(mktemp -d /tmp/kukka-profile-XXXXXX)
@@ -108,6 +115,30 @@ snap() {
     fi
   done | sort
 }
+if [ "$MODE" = switches ]; then
+  EVENTS=context-switches
+  for call in futex fdatasync sync_file_range write writev recvfrom; do
+    EVENTS+=",syscalls:sys_enter_$call"
+  done
+  STATS=()
+  for p in "${!NAME[@]}"; do
+    case "${NAME[$p]}" in bench | up) continue ;; esac
+    perf stat -x, -e "$EVENTS" -p "$p" -o "$DIR/stat-${NAME[$p]}" -- sleep 10 &
+    STATS+=($!)
+  done
+  wait "${STATS[@]}"
+  wait "$BENCH"
+  rps=$(jq .throughput "$DIR/r.json")
+  printf '%s: %.0f req/s (p50 %.2f ms, p99 %.2f ms); load average %s; per order:\n' "$KIND" "$rps" \
+    "$(jq .latency_ms.p50 "$DIR/r.json")" "$(jq .latency_ms.p99 "$DIR/r.json")" "$(cut -d' ' -f1-3 /proc/loadavg)"
+  printf '  %-9s %9s %9s %9s %9s %9s %9s %9s\n' process switches futex fdatasync sync_range write writev recvfrom
+  for f in "$DIR"/stat-*; do
+    awk -F, -v name="${f##*/stat-}" -v n="$(jq '.throughput * 10' "$DIR/r.json")" '
+      $3 ~ /^(context-switches|syscalls:)/ { v[++i] = $1 / n }
+      END { printf "  %-9s %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f %9.2f\n", name, v[1], v[2], v[3], v[4], v[5], v[6], v[7] }' "$f"
+  done | sort
+  exit 0
+fi
 snap >"$DIR/s1"; t1=$(date +%s.%N)
 sleep 10
 snap >"$DIR/s2"; t2=$(date +%s.%N)

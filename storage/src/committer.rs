@@ -4,12 +4,20 @@
 //! In sled 0.34 each `transaction()` (and `apply_batch`) forces a log write
 //! of its own, so writers that each run a transaction and then wait for a
 //! shared flush still pay one synced write apiece. Here a writer hands its
-//! change to the **committer** as a [`Tx`] closure; a committer thread takes
-//! every change waiting, runs them all in *one* transaction over the
-//! store's trees, and passes the batch to a **flusher** thread, which runs
-//! one blocking `Db::flush()` for every batch that arrived meanwhile (sled's
-//! `flush_async` deadlocks under concurrency: `shared/notes/storage.md`).
-//! While one batch is being flushed, the next is being committed.
+//! change to the **committer** as a [`Tx`] closure; the committer thread
+//! takes every change waiting, runs them all in *one* transaction over the
+//! store's trees, then makes the batch durable with one blocking
+//! `Db::flush()` (sled's `flush_async` deadlocks under concurrency:
+//! `shared/notes/storage.md`). The changes that arrive during a flush form
+//! the next batch.
+//!
+//! A flush costs more than its sync: sled hands the sealed log buffer to
+//! its IO thread pool, whose `notify_all` wakes every idle thread of the
+//! pool (seven), one context switch each, to have one of them write it.
+//! That is most of the order and payment nodes' context switches under
+//! load (`benches/README.md`, "Sixth sitting"). Waiting a little for more
+//! writers before each batch (fewer, larger flushes) was measured and did
+//! not pay: it saved less CPU than the wait cost in throughput.
 //!
 //! A writer's future resolves only once its change is on disk. Changes in
 //! one batch see each other (a later one in the batch finds a key an
@@ -18,11 +26,12 @@
 //! it again after a conflict. It refuses by returning a value (writing
 //! nothing), never by aborting, because an abort fails the whole batch.
 //!
-//! The flusher publishes the **durable outbox watermark**: the highest
-//! outbox key known to be on disk. The relay only publishes entries at or
-//! below it, so an event never reaches Redis before the state change it
-//! describes is durable. sled's own background flush is off: every flush is
-//! ours, so nothing becomes durable without the watermark knowing.
+//! After each flush the committer publishes the **durable outbox
+//! watermark**: the highest outbox key known to be on disk. The relay only
+//! publishes entries at or below it, so an event never reaches Redis
+//! before the state change it describes is durable. sled's own background
+//! flush is off: every flush is ours, so nothing becomes durable without
+//! the watermark knowing.
 //!
 //! A failed flush poisons the store: its writers get an error, nothing
 //! after it is acknowledged or published in this process, and
