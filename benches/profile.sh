@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Where the time goes (see benches/README.md, "Profiling").
 #
-#   benches/profile.sh cpu plain|outbox|cluster
+#   benches/profile.sh cpu plain|outbox|cluster|write-path
 #       CPU time per request of every process (server(s), Redis, the bench)
 #       over a 10 s window of a 32-connection place-orders load, from
 #       /proc/<pid>/stat (all threads, sled's IO threads included; for Redis
-#       also its reaped children: AOF rewrites).
-#   benches/profile.sh switches plain|outbox|cluster
+#       also its reaped children: AOF rewrites). `write-path` is the
+#       cluster with its delivery node stopped (SIGSTOP) for the whole
+#       load: orders are still accepted, and no views or delivery consumer
+#       takes any CPU, so it shows what the write path alone can do.
+#   benches/profile.sh switches plain|outbox|cluster|write-path
 #       Per order, for every process but the bench over the same 10 s
 #       window: context switches, futex calls (wake-ups between threads),
 #       sync writes (fdatasync, sync_file_range), writes (write, writev:
@@ -30,8 +33,10 @@ N=${3:-20000}
 
 DIR=$(mktemp -d /tmp/kukka-profile-XXXXXX)
 PIDS=()
+STOPPED=
 cleanup() {
   local p
+  [ -n "$STOPPED" ] && kill -CONT "$STOPPED" 2>/dev/null || true
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null || true; done
   for p in "${PIDS[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
   rm -rf "$DIR"
@@ -82,7 +87,7 @@ if [ "$MODE" = syscalls ]; then
   exit 0
 fi
 
-if [ "$KIND" = cluster ]; then
+if [ "$KIND" = cluster ] || [ "$KIND" = write-path ]; then
   "$BIN/kukka" up --quiet --edge-port "$HPORT" --data-dir "$DIR/up" >"$DIR/up.log" 2>&1 &
   # kukka up itself counts too (quiet: its children write their logs
   # themselves, as in production, where there is no kukka up).
@@ -92,6 +97,10 @@ if [ "$KIND" = cluster ]; then
   ADMIN=$(jq -r .adminAddr "$DIR/up/run/edge.json")
   wait_until 90 curl -fsS "http://$ADMIN/readyz?scope=cluster"
   for f in "$DIR"/up/run/*.json; do NAME[$(jq -r .pid "$f")]=$(basename "$f" .json); done
+  if [ "$KIND" = write-path ]; then
+    STOPPED=$(jq -r .pid "$DIR/up/run/delivery.json")
+    kill -STOP "$STOPPED"
+  fi
 else
   start_redis
   "$BIN/kukka-baseline" --addr "127.0.0.1:$HPORT" --data-dir "$DIR/sled" \
